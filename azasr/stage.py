@@ -1,0 +1,48 @@
+"""What every stage script shares: params, clear errors instead of tracebacks, and a record of
+its wall time and peak memory (outputs/stages/<stage>.json, declared as a DVC metric)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import PipelineError
+from .io import write_json
+from .params import load_params
+
+STAGE_METRICS_DIR = Path("outputs/stages")
+
+
+def peak_rss_gib() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child, in GiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    return {"peak_rss_gib": round(own, 3), "peak_rss_children_gib": round(children, 3)}
+
+
+def experiment_path(params: dict[str, Any], folder: str, suffix: str) -> Path:
+    """outputs/<experiment>_<suffix>, the naming the seed uses for every output file."""
+    return Path(folder) / f"{params['experiment']['name']}_{suffix}"
+
+
+def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+    """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback."""
+    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", stream=sys.stderr)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    start = time.perf_counter()
+    try:
+        extra = body(load_params()) or {}
+    except PipelineError as exc:
+        print(f"[{name}] error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"[{name}] interrupted", file=sys.stderr)
+        sys.exit(130)
+    record = {"stage": name, "wall_s": round(time.perf_counter() - start, 2), **peak_rss_gib(), **extra}
+    write_json(STAGE_METRICS_DIR / f"{name}.json", record)
+    logging.info("done in %.1f s, peak RSS %.2f GiB", record["wall_s"], record["peak_rss_gib"])

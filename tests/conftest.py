@@ -1,0 +1,88 @@
+"""Shared fixtures. Every test runs offline: nothing comes from a model hub."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_caches(tmp_path_factory):
+    """Model and dataset caches in a temporary directory, so tests see neither the developer's
+    caches nor leave anything behind; the converted whisper-base is built once per session."""
+    root = tmp_path_factory.mktemp("caches")
+    os.environ["AZASR_CACHE"] = str(root / "azasr")
+    os.environ["HF_DATASETS_CACHE"] = str(root / "datasets")
+    yield root
+
+
+def tone(seconds: float, rate: int = 16_000, freq: float = 440.0, channels: int = 1, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    mono = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.stack([mono] * channels, axis=1) if channels > 1 else mono
+
+
+def audio_bytes(samples: np.ndarray, rate: int = 16_000, fmt: str = "FLAC", subtype: str = "PCM_16") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def copy_repo(dest: Path, params: dict | None = None) -> Path:
+    """A throw-away copy of the repository (tracked files and the embedded corpus), as its own
+    git + DVC repo, with `params` merged into params.yaml (nested dicts, dotted keys not needed)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    for name in (".dvc/config", ".dvcignore"):
+        if (REPO / name).exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    if params:
+        current = yaml.safe_load((dest / "params.yaml").read_text())
+        _merge(current, params)
+        (dest / "params.yaml").write_text(yaml.safe_dump(current, sort_keys=False, allow_unicode=True))
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=dest, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
+    return dest
+
+
+def _merge(into: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def run_in(repo: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command in `repo` with this interpreter's environment first on PATH."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(list(args), cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
