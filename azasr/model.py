@@ -467,6 +467,13 @@ def save_model_dir(model, processor, directory: str | Path, *, language: str = L
     check_model_dir(directory)
 
 
+def copy_model_files(src: Path, dst: Path) -> None:
+    """Copy a model directory's weights, configs and tokenizer files (no pickles, no manifest)."""
+    for path in sorted(Path(src).iterdir()):
+        if path.is_file() and path.name != MANIFEST and any(path.match(p) for p in MODEL_FILE_PATTERNS):
+            shutil.copyfile(path, Path(dst) / path.name)  # follows hub-cache symlinks
+
+
 def export_pretrained(name: str, out_dir: str | Path, *, language: str = LANGUAGE, task: str = TASK) -> ResolvedModel:
     """Write the resolved model as a self-contained save_pretrained directory, atomically.
 
@@ -486,9 +493,7 @@ def export_pretrained(name: str, out_dir: str | Path, *, language: str = LANGUAG
     if out.resolve() == resolved.path.resolve():
         raise PipelineError(f"{out} is where {name!r} is resolved from: choose another directory")
     with atomic_dir(out) as tmp:
-        for src in sorted(resolved.path.iterdir()):
-            if src.is_file() and src.name != MANIFEST and any(src.match(p) for p in MODEL_FILE_PATTERNS):
-                shutil.copyfile(src, tmp / src.name)  # follows hub-cache symlinks
+        copy_model_files(resolved.path, tmp)
         gen = GenerationConfig.from_pretrained(tmp)
         set_language_task(gen, language, task)
         gen.save_pretrained(tmp)
@@ -528,8 +533,9 @@ def model_info(resolved: ResolvedModel, model=None) -> dict[str, Any]:
     params = {id(p): p for p in model.parameters()}.values()  # tied weights counted once
     dtypes = sorted({_ST_DTYPES.get(t["dtype"], t["dtype"]) for f in _weight_files(resolved.path)
                      for k, t in _safetensors_header(f).items() if k != "__metadata__"})
-    language = getattr(gen, "language", None)
-    task = getattr(gen, "task", None)
+    # The pipeline always decodes Azerbaijani transcription, whatever the stored default is.
+    language = getattr(gen, "language", None) or LANGUAGE
+    task = getattr(gen, "task", None) or TASK
     lang_token = None
     if language:
         lang_token = language if language.startswith("<|") else f"<|{language}|>"

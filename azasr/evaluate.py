@@ -1,0 +1,110 @@
+"""Seed stage 10: batched greedy decoding and WER/CER, overall and per duration bucket.
+
+Clips are decoded longest first in batches, so a batch holds clips of similar length, and each
+batch's `max_new_tokens` is capped from its reference lengths: a poorly fitted model that loops
+stops soon after the longest reference instead of running to Whisper's 448 tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .audio import SAMPLE_RATE, load_16k
+from .metrics import clip_wer, error_rates
+from .plots import BUCKET_LABELS, bucket_label
+from .tokens import label_lengths
+from .train import autocast
+
+
+@dataclass
+class Transcripts:
+    ids: list[str]
+    durations: list[float]
+    references: list[str]
+    hypotheses: list[str]
+    decode_seconds: float
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(sum(self.durations))
+
+
+def token_cap(reference_lengths: list[int], prompt_tokens: int = 4) -> int:
+    """max_new_tokens for a batch: the longest reference plus a margin, within Whisper's limit."""
+    longest = max(reference_lengths) - prompt_tokens
+    return int(min(448 - prompt_tokens, math.ceil(longest * 1.25) + 8))
+
+
+@torch.inference_mode()
+def transcribe(model, processor, dataset, batch_size: int, desc: str, precision: str = "fp32") -> Transcripts:
+    """Greedy transcripts of a split (`datasets.Dataset` with id, audio, text, duration).
+
+    Reads the memory-mapped split a batch at a time, longest clips first; returns clips in that
+    order.
+    """
+    dataset = dataset.sort("duration", reverse=True)
+    device = model.device
+    out = Transcripts([], [], [], [], 0.0)
+    start = time.perf_counter()
+    for begin in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", mininterval=2):
+        batch = dataset[begin:begin + batch_size]
+        waves = [load_16k(audio["bytes"]) for audio in batch["audio"]]
+        features = processor.feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        with autocast(precision, device.type):
+            tokens = model.generate(
+                features.to(device),
+                max_new_tokens=token_cap(label_lengths(batch["text"])),
+                num_beams=1,
+                do_sample=False,
+            )
+        out.hypotheses += [t.strip() for t in processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+        out.ids += batch["id"]
+        out.durations += [float(d) for d in batch["duration"]]
+        out.references += batch["text"]
+    out.decode_seconds = time.perf_counter() - start
+    return out
+
+
+def score(result: Transcripts) -> dict[str, Any]:
+    """Overall WER/CER (normalized and raw), per duration bucket, and decoding speed."""
+    scores: dict[str, Any] = {"clips": len(result.ids), **_rounded(error_rates(result.references, result.hypotheses))}
+    buckets = np.array([bucket_label(d) for d in result.durations])
+    scores["by_duration"] = {}
+    for label in BUCKET_LABELS:
+        idx = np.flatnonzero(buckets == label)
+        if len(idx):
+            rates = error_rates([result.references[i] for i in idx], [result.hypotheses[i] for i in idx])
+            scores["by_duration"][label] = {"clips": len(idx), "wer": round(rates["wer"], 4), "cer": round(rates["cer"], 4)}
+    scores["decode_seconds"] = round(result.decode_seconds, 2)
+    scores["real_time_factor"] = round(result.decode_seconds / max(result.audio_seconds, 1e-9), 4)
+    return scores
+
+
+def _rounded(rates: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in rates.items()}
+
+
+def prediction_rows(fine_tuned: Transcripts, zero_shot: Transcripts | None) -> list[dict[str, Any]]:
+    if zero_shot is not None and zero_shot.ids != fine_tuned.ids:
+        raise ValueError("zero-shot and fine-tuned transcripts are not of the same clips in the same order")
+    rows = []
+    for i, clip_id in enumerate(fine_tuned.ids):
+        row = {
+            "id": clip_id,
+            "duration": round(fine_tuned.durations[i], 3),
+            "reference": fine_tuned.references[i],
+            "hypothesis": fine_tuned.hypotheses[i],
+            "wer": round(clip_wer(fine_tuned.references[i], fine_tuned.hypotheses[i]), 4),
+        }
+        if zero_shot is not None:
+            row["zero_shot_hypothesis"] = zero_shot.hypotheses[i]
+            row["zero_shot_wer"] = round(clip_wer(zero_shot.references[i], zero_shot.hypotheses[i]), 4)
+        rows.append(row)
+    return rows

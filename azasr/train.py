@@ -1,0 +1,292 @@
+"""Seed stage 9: fine-tune Whisper with transformers' Seq2SeqTrainer.
+
+What this adds to the stock recipe: clips packed into shared 30-s windows (see collate.py),
+length-grouped batches in a seeded order that a resumed run reproduces, clips/s in the logs,
+validation WER/CER during training, and the best checkpoint kept by validation WER.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
+
+from . import PipelineError
+from .collate import SpeechCollator
+from .metrics import error_rates
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int                   # clips per device per micro-batch (the seed's 8)
+    gradient_accumulation_steps: int
+    learning_rate: float
+    warmup_steps: int
+    epochs: float
+    weight_decay: float
+    max_grad_norm: float
+    lr_scheduler: str
+    pack: bool                        # pack short clips into shared 30-s windows
+    pack_gap_s: float
+    eval_batch_size: int
+    evals_per_epoch: int              # validation passes (loss, WER, CER) per epoch
+    save_total_limit: int
+    precision: str                    # auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on GPU, fp32 on CPU)
+    gradient_checkpointing: bool
+    torch_compile: bool
+    dataloader_workers: int | str     # auto: a few on GPU, none on CPU (the cores do the math)
+    seed: int
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any], seed: int) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(section) - known - {"processes"}
+        if unknown:
+            raise PipelineError(f"unknown train parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in section.items() if k in known}, seed=seed)
+
+
+class SeededLengthGroupedSampler(Sampler[int]):
+    """Shuffled, length-grouped order that depends only on (seed, epoch).
+
+    Clips are shuffled, cut into mega-batches of `group` clips, and each mega-batch is sorted by
+    duration, so the clips of a batch have similar lengths (good windows when packing, little
+    padding otherwise) while batches stay random. A resumed run calls set_epoch with the same
+    epoch and gets the same order, so skipping the batches already seen is exact.
+    """
+
+    def __init__(self, durations: list[float], group: int, seed: int):
+        self.durations = np.asarray(durations)
+        self.group = max(1, group)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.durations)
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.durations))
+        for start in range(0, len(order), self.group):
+            chunk = order[start:start + self.group]
+            yield from chunk[np.argsort(-self.durations[chunk], kind="stable")].tolist()
+
+
+class AsrTrainer(Seq2SeqTrainer):
+    """Seq2SeqTrainer with a packing train collator, a plain eval collator and clips/s logging."""
+
+    def __init__(self, *args, eval_collator=None, train_durations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Whisper's forward takes **kwargs but averages its loss per micro-batch itself, so the
+        # Trainer's guess that it normalizes by the accumulated token count is wrong and would
+        # leave the loss (and gradients) gradient_accumulation_steps times too large.
+        self.model_accepts_loss_kwargs = False
+        self.eval_collator = eval_collator
+        self.train_durations = train_durations
+        self._clips = 0
+        self._last_log = (time.perf_counter(), 0)
+
+    def _get_train_sampler(self, train_dataset=None):
+        group = self.args.train_batch_size * self.args.gradient_accumulation_steps * 16
+        return SeededLengthGroupedSampler(self.train_durations, group, self.args.seed)
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        train_collator, self.data_collator = self.data_collator, self.eval_collator
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.data_collator = train_collator
+
+    def _prepare_inputs(self, inputs):
+        clips = inputs.pop("num_clips", None)
+        if clips is not None and self.model.training:
+            self._clips += int(clips)
+        return super()._prepare_inputs(inputs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            now = time.perf_counter()
+            then, clips_then = self._last_log
+            clips = self._clips * self.args.world_size
+            logs["clips_per_second"] = round((clips - clips_then) / max(now - then, 1e-9), 3)
+            self._last_log = (now, clips)
+        super().log(logs, start_time)
+
+
+class _HistoryCallback(TrainerCallback):
+    """Resets the throughput clock after evaluation so eval time does not count as training."""
+
+    def __init__(self, trainer_ref: list):
+        self.trainer_ref = trainer_ref
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        trainer = self.trainer_ref[0]
+        trainer._last_log = (time.perf_counter(), trainer._clips * args.world_size)
+
+
+def cpu_has_amx() -> bool:
+    """Intel AMX: bf16 matrix units that make bf16 autocast about twice as fast as fp32 on CPU
+    (without them bf16 on a CPU is slower than fp32)."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(check and check())
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """fp32 | bf16 | fp16. auto: bf16 (fp16 without bf16) on CUDA, bf16 on CPUs with AMX, else fp32."""
+    if precision == "auto":
+        if device == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device == "cpu" and cpu_has_amx() else "fp32"
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise PipelineError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if precision == "fp16" and device != "cuda":
+        raise PipelineError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on this device")
+    return precision
+
+
+def autocast(precision: str, device: str):
+    """Mixed precision for inference (weights stay fp32), like the Trainer's bf16/fp16 training."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None)
+
+
+def make_compute_metrics(tokenizer):
+    def compute_metrics(prediction) -> dict[str, float]:
+        preds, labels = prediction.predictions, prediction.label_ids
+        preds = np.where(preds < 0, tokenizer.pad_token_id, preds)
+        labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
+        hyps = tokenizer.batch_decode(preds, skip_special_tokens=True)
+        refs = tokenizer.batch_decode(labels, skip_special_tokens=True)
+        rates = error_rates(refs, hyps)
+        return {"wer": rates["wer"], "cer": rates["cer"]}
+
+    return compute_metrics
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def latest_checkpoint(checkpoint_dir: Path, expected: str) -> str | None:
+    """The newest complete checkpoint of a run with the same fingerprint, else None (and the
+    directory is cleared, since its checkpoints belong to other settings or data)."""
+    stamp = checkpoint_dir / "fingerprint.json"
+    if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == expected:
+        done = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+        if done:
+            return str(max(done, key=lambda p: int(p.name.split("-")[1])))
+        return None
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": expected}))
+    return None
+
+
+def steps_per_epoch(clips: int, config: TrainConfig, world_size: int) -> int:
+    micro = math.ceil(clips / (config.batch_size * world_size))
+    return max(1, micro // config.gradient_accumulation_steps)
+
+
+class _EvaluateAtEnd(TrainerCallback):
+    """Evaluate and save at the last step too, so the best-model choice sees the final weights."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_evaluate = True
+            control.should_save = True
+
+
+def history_rows(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """Training rows (step, epoch, loss, learning rate, grad norm, clips/s) and evaluation rows."""
+    train, evals = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            train.append({
+                "step": entry["step"], "epoch": round(entry.get("epoch", 0.0), 4), "loss": entry["loss"],
+                "learning_rate": entry.get("learning_rate"), "grad_norm": entry.get("grad_norm"),
+                "clips_per_second": entry.get("clips_per_second"),
+            })
+        elif "eval_loss" in entry:
+            evals.append({
+                "step": entry["step"], "epoch": round(entry.get("epoch", 0.0), 4),
+                "validation_loss": entry["eval_loss"], "wer": entry.get("eval_wer"), "cer": entry.get("eval_cer"),
+            })
+    return train, evals
+
+
+def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, checkpoint_dir: str,
+                  device: str, world_size: int, generation_max_length: int, callbacks: list) -> AsrTrainer:
+    steps = steps_per_epoch(len(train_ds), config, world_size)
+    eval_steps = max(1, steps // max(1, config.evals_per_epoch))
+    precision = resolve_precision(config.precision, device)
+    workers = config.dataloader_workers
+    if workers == "auto":
+        workers = 4 if device == "cuda" else 0
+    args = Seq2SeqTrainingArguments(
+        output_dir=checkpoint_dir,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        num_train_epochs=config.epochs,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        lr_scheduler_type=config.lr_scheduler,
+        logging_steps=1,
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="wer",
+        greater_is_better=False,
+        predict_with_generate=True,
+        generation_max_length=generation_max_length,
+        generation_num_beams=1,
+        activation_checkpointing=config.gradient_checkpointing,
+        torch_compile=config.torch_compile,
+        dataloader_num_workers=int(workers),
+        dataloader_persistent_workers=int(workers) > 0,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        report_to="none",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=device == "cpu",
+        ddp_find_unused_parameters=False,
+        disable_tqdm=False,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+    )
+    trainer_ref: list = []
+    trainer = AsrTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=SpeechCollator(processor, pack=config.pack, gap_s=config.pack_gap_s),
+        eval_collator=SpeechCollator(processor, pack=False),
+        train_durations=train_ds["duration"],
+        processing_class=processor,
+        compute_metrics=make_compute_metrics(processor.tokenizer),
+        callbacks=[_EvaluateAtEnd(), _HistoryCallback(trainer_ref), *callbacks],
+    )
+    trainer_ref.append(trainer)
+    return trainer

@@ -1,0 +1,47 @@
+"""Seed stage 10: score the fine-tuned model on validation and test, and the zero-shot starting
+model on the same test clips, so the gain shows side by side."""
+
+import pandas as pd
+
+from azasr.data import load_split
+from azasr.env import choose_device
+from azasr.evaluate import prediction_rows, score, transcribe
+from azasr.io import write_csv, write_json
+from azasr.model import load_model, resolve_model
+from azasr.stage import experiment_path, run_stage
+from azasr.train import resolve_precision
+
+
+def decode(resolved, splits, batch_size, precision):
+    device = choose_device()
+    precision = resolve_precision(precision, device)
+    model, processor = load_model(resolved)
+    model.to(device)
+    return {name: transcribe(model, processor, ds, batch_size, f"{name} ({resolved.source})", precision)
+            for name, ds in splits.items()}
+
+
+def main(params):
+    section = params["evaluate"]
+    validation, test = load_split("data/split/validation.parquet"), load_split("data/split/test.parquet")
+    tuned = decode(resolve_model("data/trained"), {"validation": validation, "test": test},
+                   section["batch_size"], section["precision"])
+    base = resolve_model(params["model"]["name"])
+    zero_shot = decode(base, {"test": test}, section["batch_size"], section["precision"])["test"]
+
+    model = {"fine_tuned": "data/trained", "base_model": base.name}
+    write_json(experiment_path(params, "outputs", "validation_results.json"),
+               {"split": "validation", **model, **score(tuned["validation"])})
+    test_scores, zero_shot_scores = score(tuned["test"]), score(zero_shot)
+    write_json(experiment_path(params, "outputs", "test_results.json"), {
+        "split": "test", **model, **test_scores,
+        "zero_shot": zero_shot_scores,
+        "wer_reduction": round(1 - test_scores["wer"] / zero_shot_scores["wer"], 4) if zero_shot_scores["wer"] else None,
+    })
+    write_csv(experiment_path(params, "outputs", "sample_predictions.csv"),
+              pd.DataFrame(prediction_rows(tuned["test"], zero_shot)))
+    return {"test_wer": test_scores["wer"], "zero_shot_test_wer": zero_shot_scores["wer"]}
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

@@ -1,0 +1,68 @@
+"""Seed stage 12: artifacts/<experiment>_final, a directory `pipeline()` loads offline, with the
+experiment's metadata and a model card."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from azasr.env import git_commit, package_versions
+from azasr.export import generation_cap, model_card
+from azasr.io import atomic_dir, read_json, write_json, write_text
+from azasr.model import check_model_dir, copy_model_files
+from azasr.params import mode_name
+from azasr.stage import STAGE_METRICS_DIR, experiment_path, run_stage
+from azasr.tokens import PROMPT_TOKENS, label_lengths
+
+TIMED_STAGES = ("environment", "prepare", "validate", "eda", "split", "model", "train", "evaluate")
+
+
+def main(params):
+    from transformers import GenerationConfig
+
+    out = experiment_path(params, "artifacts", "final")
+    results = {name: read_json(experiment_path(params, "outputs", f"{name}_results.json"))
+               for name in ("validation", "test")}
+    split_info = read_json(experiment_path(params, "outputs", "split_info.json"))
+    train_summary = read_json("data/trained/training_summary.json")
+    train = pq.read_table("data/split/train.parquet", columns=["text", "duration"])
+    cap = generation_cap([n - PROMPT_TOKENS for n in label_lengths(train["text"].to_pylist())],
+                         train["duration"].to_pylist())
+    metadata = {
+        "experiment": params["experiment"]["name"],
+        "mode": mode_name(params),
+        "params": {k: v for k, v in params.items() if k != "presets"},
+        "git": git_commit(),
+        "base_model": read_json(experiment_path(params, "outputs", "model_info.json")),
+        "data": {
+            "source": str(params["data"]["source"]),
+            "validation": {k: v for k, v in read_json(experiment_path(params, "outputs", "validation.json")).items()
+                           if k != "rejected_rows"},
+            "split": split_info,
+        },
+        "training": train_summary,
+        "metrics": results,
+        "packages": package_versions(),
+        "stage_timings": {s: read_json(STAGE_METRICS_DIR / f"{s}.json") for s in TIMED_STAGES
+                          if (STAGE_METRICS_DIR / f"{s}.json").exists()},
+        "generation": {"max_new_tokens": cap, "num_beams": 1, "language": "az", "task": "transcribe"},
+    }
+    with atomic_dir(out) as tmp:
+        copy_model_files(Path("data/trained"), tmp)
+        (tmp / "training_summary.json").unlink(missing_ok=True)
+        generation = GenerationConfig.from_pretrained(tmp)
+        generation.max_length = None
+        generation.max_new_tokens = cap
+        generation.return_timestamps = False
+        generation.save_pretrained(tmp)
+        write_json(tmp / "experiment_metadata.json", metadata)
+        write_text(tmp / "README.md", model_card(
+            experiment=params["experiment"]["name"], base_model=metadata["base_model"]["name"],
+            test=results["test"], validation=results["validation"], split_info=split_info,
+            train_summary=train_summary, mode=metadata["mode"], data_source=metadata["data"]["source"],
+        ))
+        check_model_dir(tmp)
+    return {"artifact": str(out), "max_new_tokens": cap}
+
+
+if __name__ == "__main__":
+    run_stage("export", main)

@@ -1,0 +1,92 @@
+"""Seed stages 8–9: preprocessing on the fly (decode, pack, log-mel, labels) and fine-tuning.
+
+Resumes from the newest checkpoint in data/checkpoints/ when the settings and data are the same
+(a crashed or killed run continues, same data order); keeps the best model by validation WER.
+Under torchrun / accelerate launch it trains on every process (DDP); with train.processes above 1
+and no launcher it starts torchrun itself.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from azasr.stage import run_stage
+
+CHECKPOINTS = "data/checkpoints"
+TRAINED = "data/trained"
+
+
+def relaunch_if_needed(processes) -> None:
+    import torch
+
+    if processes == "auto":
+        processes = torch.cuda.device_count() if torch.cuda.is_available() else 1
+    if int(processes) > 1 and "LOCAL_RANK" not in os.environ:
+        print(f"[train] launching {processes} processes with torchrun", file=sys.stderr, flush=True)
+        os.execvp(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                   f"--nproc_per_node={int(processes)}", "-m", "stages.train"])
+
+
+def main(params):
+    relaunch_if_needed(params["train"].get("processes", "auto"))
+
+    import pandas as pd
+    from dvclive import Live
+    from transformers.integrations import DVCLiveCallback
+
+    from azasr.data import load_split
+    from azasr.env import choose_device
+    from azasr.io import atomic_dir, read_json, write_csv, write_json
+    from azasr.model import load_model, resolve_model, save_model_dir
+    from azasr.stage import experiment_path
+    from azasr.tokens import label_lengths
+    from azasr.train import TrainConfig, build_trainer, fingerprint, history_rows, latest_checkpoint
+
+    config = TrainConfig.from_params(params["train"], params["seed"])
+    resolved = resolve_model(params["model"]["name"])
+    model, processor = load_model(resolved)
+    model.config.use_cache = False
+    train_ds = load_split("data/split/train.parquet")
+    eval_ds = load_split("data/split/validation.parquet").sort("duration")
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    rank0 = int(os.environ.get("RANK", 0)) == 0
+    longest_label = max(label_lengths(eval_ds["text"]), default=32)
+
+    live = Live(dir="outputs/dvclive", dvcyaml=None, save_dvc_exp=False, report=None) if rank0 else None
+    trainer = build_trainer(
+        model, processor, train_ds, eval_ds, config,
+        checkpoint_dir=CHECKPOINTS, device=choose_device(), world_size=world_size,
+        generation_max_length=min(448, int(longest_label * 1.25) + 8),
+        callbacks=[DVCLiveCallback(live=live)] if rank0 else [],
+    )
+    split_info = read_json(experiment_path(params, "outputs", "split_info.json"))
+    run_id = fingerprint(config.__dict__, resolved.weights_sha256, world_size,
+                         [split_info[s]["ids_sha256"] for s in ("train", "validation")])
+    with trainer.args.main_process_first(desc="checkpoint lookup"):
+        resume = latest_checkpoint(Path(CHECKPOINTS), run_id)
+    result = trainer.train(resume_from_checkpoint=resume)
+    if not trainer.is_world_process_zero():
+        return None
+
+    train_rows, eval_rows = history_rows(trainer.state.log_history)
+    write_csv(experiment_path(params, "outputs", "training_history.csv"), pd.DataFrame(train_rows))
+    write_csv(experiment_path(params, "outputs", "eval_history.csv"), pd.DataFrame(eval_rows))
+    summary = {
+        "base_model": resolved.as_dict(),
+        "resumed_from": resume,
+        "global_steps": trainer.state.global_step,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_wer": trainer.state.best_metric,
+        "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
+        "train_loss": result.metrics.get("train_loss"),
+        "world_size": world_size,
+        "config": config.__dict__,
+    }
+    with atomic_dir(TRAINED) as tmp:
+        save_model_dir(trainer.model, processor, tmp)
+        write_json(tmp / "training_summary.json", summary)
+    return {k: summary[k] for k in ("global_steps", "best_validation_wer", "train_runtime_s")}
+
+
+if __name__ == "__main__":
+    run_stage("train", main)

@@ -1,0 +1,72 @@
+"""Packing, label masking, the seeded sampler, metrics, and the GA loss scale."""
+
+import numpy as np
+import pytest
+import torch
+
+from azasr.collate import SpeechCollator, pack_windows
+from azasr.metrics import error_rates
+from azasr.model import load_model, resolve_model
+from azasr.train import SeededLengthGroupedSampler, history_rows
+from conftest import audio_bytes, tone
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return load_model(resolve_model("tiny-random-whisper"))[1]
+
+
+def rows(seconds, texts=None):
+    texts = texts or [f"cümlə nömrə {i}" for i in range(len(seconds))]
+    return [{"audio": {"bytes": audio_bytes(tone(s)), "path": "x"}, "text": t} for s, t in zip(seconds, texts)]
+
+
+def test_pack_windows_respects_window_and_token_budget():
+    groups = pack_windows([10, 10, 10, 25, 5], [1, 1, 1, 1, 1], window=30, gap=1, max_tokens=100)
+    assert sorted(i for g in groups for i in g) == [0, 1, 2, 3, 4]
+    for g in groups:
+        assert sum([10, 10, 10, 25, 5][i] for i in g) + (len(g) - 1) <= 30
+    assert len(pack_windows([1] * 6, [10] * 6, window=100, gap=0, max_tokens=25)) == 3
+
+
+def test_packing_puts_short_clips_in_one_window(processor):
+    batch = SpeechCollator(processor, pack=True)(rows([2.0, 3.0, 2.5, 1.0]))
+    assert batch["input_features"].shape == (1, 80, 3000)
+    assert int(batch["num_clips"]) == 4
+    text = processor.tokenizer.decode(batch["labels"][0][batch["labels"][0] >= 0], skip_special_tokens=True)
+    assert all(f"cümlə nömrə {i}" in text for i in range(4))
+
+
+def test_labels_mask_padding_but_keep_eos(processor):
+    batch = SpeechCollator(processor, pack=False)(rows([1.0, 1.0], ["bir", "bir iki üç dörd beş altı"]))
+    labels = batch["labels"]
+    eos = processor.tokenizer.eos_token_id
+    start = processor.tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+    assert labels.shape[0] == 2 and (labels[:, 0] != start).all()   # decoder start is added by the model
+    short = labels[0]
+    assert (short == -100).any() and short[short >= 0][-1] == eos     # padded, real eos kept
+    assert labels[1][-1] == eos and not (labels[1] == -100).any()
+    assert labels[0][0] == processor.tokenizer.convert_tokens_to_ids("<|az|>")
+
+
+def test_sampler_is_deterministic_per_epoch_and_groups_lengths():
+    durations = np.random.default_rng(0).uniform(0.5, 10, 400).tolist()
+    sampler = SeededLengthGroupedSampler(durations, group=32, seed=42)
+    first = list(sampler)
+    assert sorted(first) == list(range(400)) and first == list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    chunk = [durations[i] for i in first[:32]]
+    assert chunk == sorted(chunk, reverse=True)
+
+
+def test_error_rates_normalized_and_raw():
+    rates = error_rates(["Salam, necəsən?", "İlham gəldi."], ["salam necəsən", "ilham gəldi"])
+    assert rates["wer"] == 0 and rates["cer"] == 0 and rates["wer_raw"] > 0
+
+
+def test_history_rows_split_train_and_eval():
+    log = [{"loss": 2.0, "learning_rate": 1e-4, "grad_norm": 3.0, "clips_per_second": 5.0, "epoch": 0.5, "step": 1},
+           {"eval_loss": 1.5, "eval_wer": 0.7, "eval_cer": 0.3, "epoch": 0.5, "step": 1}]
+    train, evals = history_rows(log)
+    assert train[0]["loss"] == 2.0 and evals[0]["wer"] == 0.7 and evals[0]["validation_loss"] == 1.5
