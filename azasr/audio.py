@@ -13,6 +13,12 @@ import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16_000
+# Decoding is bounded before any sample is read, so a small blob cannot expand without limit
+# (a FLAC of digital silence packs 10 min into 28 kB; a WAV header can claim 1 Hz): at most
+# this long (20× Whisper's window, longer clips are rejected as too_long anyway) and this many
+# samples over all channels (128 MiB of float32).
+MAX_DECODE_SECONDS = 600.0
+MAX_DECODE_SAMPLES = 2**25
 
 
 class AudioError(ValueError):
@@ -30,10 +36,19 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     if not data:
         raise AudioError("empty_audio", "zero bytes")
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            rate, channels = int(f.samplerate), max(int(f.channels), 1)
+            limit = max(min(int(MAX_DECODE_SECONDS * rate), MAX_DECODE_SAMPLES // channels), 0)
+            # Never more than limit + 1 frames, whatever length the header states (or leaves unknown).
+            samples = f.read(frames=limit + 1, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as exc:  # its str() holds the BytesIO's address: not reproducible
+        raise AudioError("undecodable_audio", exc.error_string) from None
+    except (RuntimeError, TypeError, ValueError, MemoryError) as exc:
         raise AudioError("undecodable_audio", str(exc)) from None
-    return samples, int(rate)
+    if len(samples) > limit:
+        raise AudioError("too_long", f"more than {limit} frames at {rate} Hz × {channels} channel(s); "
+                                     f"decoding stops at {MAX_DECODE_SECONDS:.0f} s or {MAX_DECODE_SAMPLES} samples")
+    return samples, rate
 
 
 def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
