@@ -21,6 +21,18 @@ def _cmd_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .hub import default_mirror_dir, human_size, mirror_dataset, run_command
+
+    result = mirror_dataset(args.dataset, args.to or default_mirror_dir(args.dataset), args.revision)
+    print(
+        f"{len(result.files)} files of {result.repo_id} (commit {result.revision[:12]}, "
+        f"{human_size(result.total_bytes)}) in {result.directory}, checksums verified "
+        f"({result.seconds:.1f} s). Train on it with:\n  {run_command(result.directory)}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="azasr", description="Azerbaijani Whisper fine-tuning pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,6 +50,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default="az", help="language code fixed in the generation config (default az)")
     p.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
     p.set_defaults(func=_cmd_pretrained)
+
+    from .hub import DEFAULT_DATASET, default_mirror_dir
+
+    p = sub.add_parser(
+        "download",
+        help="mirror the corpus's parquet shards from the Hugging Face hub",
+        description=(
+            "Download the dataset's *.parquet files and README.md into DIR (resumable: rerun after an "
+            "interruption), verify each against the checksum the hub lists, and print the `dvc exp run` "
+            "command that trains on DIR. A token, if the dataset needs one, comes from HF_TOKEN (or `hf auth "
+            "login`); HF_ENDPOINT selects another hub endpoint."
+        ),
+    )
+    p.add_argument("--to", metavar="DIR", default=None,
+                   help=f"directory to fill (default data/mirror/OWNER__NAME, e.g. {default_mirror_dir(DEFAULT_DATASET)})")
+    p.add_argument("--dataset", metavar="ID", default=DEFAULT_DATASET, help=f"dataset id (default {DEFAULT_DATASET})")
+    p.add_argument("--revision", metavar="REV", default=None, help="branch, tag or commit (default: main)")
+    p.set_defaults(func=_cmd_download)
     return parser
 
 

@@ -40,10 +40,11 @@ class Source:
         return f"{len(self.files)} parquet file(s) under {os.path.commonpath([str(f.parent) for f in self.files])}"
 
     def fingerprint(self) -> str:
-        """Identity of the source's content, cheap: names, sizes and mtimes, or the hub id."""
+        """Identity of the source's content, cheap: names, sizes and mtimes, or the hub id and the
+        commit being streamed (so a resume never mixes two revisions of the dataset)."""
         h = hashlib.sha256()
         if self.hub_dataset:
-            h.update(f"hub:{self.hub_dataset}:{self.hub_split}".encode())
+            h.update(f"hub:{self.hub_dataset}:{self.hub_split}:{_check_hub(self).sha}".encode())
         for f in self.files:
             st = f.stat()
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -54,7 +55,9 @@ def resolve_source(data_params: dict[str, Any]) -> Source:
     """`hub` or a directory (or single file) of parquet files."""
     source = str(data_params["source"])
     if source == "hub":
-        return Source(hub_dataset=data_params["hub_dataset"], hub_split=data_params.get("hub_split", "train"))
+        hub = Source(hub_dataset=data_params["hub_dataset"], hub_split=data_params.get("hub_split", "train"))
+        _check_hub(hub)  # fail within seconds, with the ways out, before `datasets` retries for minutes
+        return hub
     path = Path(source).expanduser()
     if path.is_file():
         files = [path]
@@ -109,10 +112,28 @@ def read_parquet_schema(path: Path) -> pa.Schema:
 
 def count_rows(source: Source) -> int:
     if source.hub_dataset:
-        import datasets
+        from .hub import card_num_rows
 
-        builder = datasets.load_dataset_builder(source.hub_dataset)
-        return builder.info.splits[source.hub_split].num_examples
+        info = _check_hub(source)
+        rows = card_num_rows(info, source.hub_split)
+        if rows is not None:
+            return rows
+        try:
+            import datasets
+
+            builder = datasets.load_dataset_builder(source.hub_dataset, revision=info.sha)
+            splits = builder.info.splits or {}
+            if source.hub_split in splits and splits[source.hub_split].num_examples:
+                return splits[source.hub_split].num_examples
+        except Exception as exc:  # network, hub or `datasets` errors: one clear line, never a traceback
+            raise PipelineError(_hub_failed(source, "reading the dataset's metadata", exc)) from None
+        raise PipelineError(
+            f"{source.describe()}: the hub states no row count for split {source.hub_split!r} (is it a split "
+            f"of the dataset?). {_data_ways_out(False)}"
+        )
+    # Every file's schema first: one clear message (not a pyarrow traceback) before any output.
+    for f in source.files:
+        check_schema(read_parquet_schema(f), str(f))
     return sum(pq.ParquetFile(f).metadata.num_rows for f in source.files)
 
 
@@ -142,15 +163,57 @@ def iter_source(source: Source, skip: int = 0, batch_rows: int = 64) -> Iterator
                     index += 1
 
 
-def _iter_hub(source: Source, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    import datasets
+def _check_hub(source: Source):
+    """The hub dataset's info from one bounded probe (once per process), or a PipelineError that says
+    what was tried, why it failed and the ways out (a parquet mirror, a local model)."""
+    from .hub import check_hub_reachable, data_ways_out
 
-    stream = datasets.load_dataset(source.hub_dataset, split=source.hub_split, streaming=True)
-    check_schema(stream.features.arrow_schema, source.describe())
+    return check_hub_reachable(
+        source.hub_dataset, "dataset", what=f"dataset {source.hub_dataset} (split {source.hub_split})",
+        ways_out=data_ways_out(), for_datasets=True,
+    )
+
+
+def _data_ways_out(model_too: bool) -> str:
+    from .hub import data_ways_out
+
+    return data_ways_out(model_too)
+
+
+def _hub_failed(source: Source, doing: str, exc: BaseException) -> str:
+    from .hub import describe_error, endpoint, redact
+
+    resume = " A rerun resumes after the last complete shard." if doing.startswith("streaming") else ""
+    return redact(f"{source.describe()} on {endpoint()}: {doing} failed ({describe_error(exc)}).{resume} "
+                  f"{_data_ways_out(False)}")
+
+
+def _iter_hub(source: Source, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    info = _check_hub(source)
+    try:
+        import datasets
+
+        # Pinned to the commit probed, so that the row count and the rows come from the same revision.
+        stream = datasets.load_dataset(source.hub_dataset, split=source.hub_split, streaming=True, revision=info.sha)
+        schema = stream.features.arrow_schema if stream.features is not None else None
+    except Exception as exc:
+        raise PipelineError(_hub_failed(source, "opening the stream", exc)) from None
+    if schema is not None:
+        check_schema(schema, source.describe())
     stream = stream.decode(False)
     if skip:
         stream = stream.skip(skip)
-    yield from enumerate(stream, start=skip)
+    index = skip
+    rows = iter(stream)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # a connection lost mid-stream: say where; the shards so far are kept
+            raise PipelineError(_hub_failed(source, f"streaming row {index}", exc)) from None
+        yield index, row
+        index += 1
 
 
 def row_id(index: int) -> str:

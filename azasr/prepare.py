@@ -7,7 +7,9 @@ stage can record the rejection with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -113,15 +115,16 @@ def run_prepare(
     rows = _selected(iter_source(source, skip=next_index), selected)
     bar = tqdm(total=wanted, initial=done_rows, unit="clip", desc="prepare", mininterval=2)
     buffer: list[dict[str, Any]] = []
-    with _pool(workers) as pool:
-        mapper = pool.imap(_PrepareTask(max_audio_bytes), rows, chunksize=8) if pool else map(
-            _PrepareTask(max_audio_bytes), rows)
-        for prepared in mapper:
-            buffer.append(prepared)
-            bar.update()
-            if len(buffer) == shard_size:
-                _flush(shards, buffer)
-                buffer = []
+    task = _PrepareTask(max_audio_bytes)
+    with _worker_pool(workers) as pool:
+        # Bounded batches: Pool.imap would read the whole stream ahead into its task queue.
+        while batch := list(itertools.islice(rows, 64 * max(1, workers))):
+            for prepared in (pool.map(task, batch, chunksize=8) if pool else map(task, batch)):
+                buffer.append(prepared)
+                bar.update()
+                if len(buffer) == shard_size:
+                    _flush(shards, buffer)
+                    buffer = []
         if buffer:
             _flush(shards, buffer)
     bar.close()
@@ -158,18 +161,14 @@ def _flush(shards: ShardSet, buffer: list[dict[str, Any]]) -> None:
     shards.write(f"part-{len(shards.records):05d}.parquet", table, next_index=next_index)
 
 
-class _pool:
-    """A process pool when workers > 1, else nothing (plain map in this process)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers > 1:
-            self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
-        return self.pool
-
-    def __exit__(self, *exc):
-        if self.pool:
-            self.pool.terminate()
+@contextlib.contextmanager
+def _worker_pool(workers: int):
+    """A process pool when workers > 1, else None (plain map in this process)."""
+    if workers <= 1:
+        yield None
+        return
+    pool = multiprocessing.get_context("spawn").Pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.terminate()

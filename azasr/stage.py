@@ -43,6 +43,8 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]
     except KeyboardInterrupt:
         print(f"[{name}] interrupted", file=sys.stderr)
         sys.exit(130)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only the first process records the stage
     record = {"stage": name, "wall_s": round(time.perf_counter() - start, 2), **peak_rss_gib(), **extra}
     write_json(STAGE_METRICS_DIR / f"{name}.json", record)
     logging.info("done in %.1f s, peak RSS %.2f GiB", record["wall_s"], record["peak_rss_gib"])

@@ -75,7 +75,12 @@ def check_row(row: dict[str, Any], limits: Limits, label_length: int) -> tuple[s
     return None
 
 
-def validate_table(table: pa.Table, limits: Limits, seen: set[str]) -> tuple[pa.Table, list[dict[str, Any]]]:
+def duplicate_key(audio_sha256: str, text: str) -> bytes:
+    """16 bytes per accepted clip: the duplicate check stays small at full scale."""
+    return hashlib.sha256(f"{audio_sha256}:{text}".encode()).digest()[:16]
+
+
+def validate_table(table: pa.Table, limits: Limits, seen: set[bytes]) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Check one prepared shard. `seen` holds the keys of rows accepted so far (for duplicates)."""
     rows = table.to_pylist()
     for row in rows:
@@ -87,7 +92,7 @@ def validate_table(table: pa.Table, limits: Limits, seen: set[str]) -> tuple[pa.
         verdict = check_row(row, limits, length)
         if verdict is None:
             row["audio_sha256"] = hashlib.sha256(row["audio"]["bytes"]).hexdigest()
-            key = f"{row['audio_sha256']}:{row['text']}"
+            key = duplicate_key(row["audio_sha256"], row["text"])
             if key in seen:
                 verdict = ("duplicate", "same audio and transcript as an earlier row")
             seen.add(key)
@@ -109,9 +114,9 @@ def run_validate(in_dir: str, out_dir: str, limits: Limits) -> dict[str, Any]:
         json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files] + [limits.__dict__]).encode()
     ).hexdigest()
     shards = ShardSet(out_dir, fingerprint)
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     for _, table in _accepted_keys(shards):
-        seen.update(f"{a}:{t}" for a, t in zip(table["audio_sha256"].to_pylist(), table["text"].to_pylist()))
+        seen.update(duplicate_key(a, t) for a, t in zip(table["audio_sha256"].to_pylist(), table["text"].to_pylist()))
     for f in tqdm(files, unit="shard", desc="validate"):
         if f.name in shards.done_names:
             continue
