@@ -28,7 +28,7 @@ from conftest import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "LocalDoc/azerbaijani_asr"
-SECRET = "hf_SECRETtokenDoNotPrint0123456789"
+SECRET = "hf_SECRETdoNotPrint42"  # short: no real-token look-alike in the repo
 FAIL_WITHIN_S = 30
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

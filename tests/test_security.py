@@ -46,8 +46,10 @@ def violations(paths: list[Path]) -> list[str]:
 
 
 def source_files() -> list[Path]:
-    files = [p for top in SCANNED for p in (REPO / top).rglob("*")
-             if p.is_file() and p.suffix in (".py", ".sh", ".toml", ".yaml", ".cfg") and "__pycache__" not in p.parts]
+    """The project's own files (git-tracked or not ignored), not scratch copies under bench/work/."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", *SCANNED], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    files = [REPO / p for p in listed if Path(p).suffix in (".py", ".sh", ".toml", ".yaml", ".cfg")]
     return files + [REPO / name for name in ("Makefile", "dvc.yaml", "params.yaml", "pyproject.toml")
                     if (REPO / name).exists()]
 
