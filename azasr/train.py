@@ -232,7 +232,7 @@ def history_rows(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[di
 def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, checkpoint_dir: str,
                   device: str, world_size: int, generation_max_length: int, callbacks: list) -> AsrTrainer:
     steps = steps_per_epoch(len(train_ds), config, world_size)
-    eval_steps = max(1, steps // max(1, config.evals_per_epoch))
+    eval_steps = max(1, math.ceil(steps / max(1, config.evals_per_epoch)))
     precision = resolve_precision(config.precision, device)
     workers = config.dataloader_workers
     if workers == "auto":

@@ -64,6 +64,8 @@ def main(params):
                          [split_info[s]["ids_sha256"] for s in ("train", "validation")])
     with trainer.args.main_process_first(desc="checkpoint lookup"):
         resume = latest_checkpoint(Path(CHECKPOINTS), run_id)
+    if resume and rank0:
+        print(f"[train] resuming from {resume}", file=sys.stderr, flush=True)
     result = trainer.train(resume_from_checkpoint=resume)
     if not trainer.is_world_process_zero():
         return None
