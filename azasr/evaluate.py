@@ -20,7 +20,7 @@ from .audio import SAMPLE_RATE, load_16k
 from .metrics import clip_wer, error_rates
 from .plots import BUCKET_LABELS, bucket_label
 from .tokens import label_lengths
-from .train import autocast
+from .precision import autocast
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from .audio import SAMPLE_RATE, AudioError, encode_flac, load_16k
 from .data import AUDIO_TYPE, Source, count_rows, iter_source, row_id
 from .shards import ShardSet
+from .stage import code_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def run_prepare(
     total = count_rows(source)
     selected = select_rows(total, sample_size, seed)
     fingerprint = hashlib.sha256(
-        json.dumps([source.fingerprint(), sample_size, seed, shard_size, max_audio_bytes]).encode()
+        json.dumps([source.fingerprint(), sample_size, seed, shard_size, max_audio_bytes, code_fingerprint()]).encode()
     ).hexdigest()
     shards = ShardSet(out_dir, fingerprint)
     wanted = total if selected is None else len(selected)

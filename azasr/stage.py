@@ -3,6 +3,7 @@ its wall time and peak memory (outputs/stages/<stage>.json, declared as a DVC me
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import resource
@@ -23,6 +24,23 @@ def peak_rss_gib() -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     return {"peak_rss_gib": round(own, 3), "peak_rss_children_gib": round(children, 3)}
+
+
+def code_fingerprint() -> str:
+    """Hash of the azasr package's source and of the versions of the libraries that shape its
+    outputs. Resumable stages fold it into their fingerprints: DVC reruns a stage when its code
+    changes, and partial work done by the old code must not be resumed then."""
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    for name in ("torch", "transformers", "soundfile", "soxr", "pyarrow", "numpy"):
+        try:
+            h.update(f"{name}=={metadata.version(name)};".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
 
 
 def experiment_path(params: dict[str, Any], folder: str, suffix: str) -> Path:

@@ -24,7 +24,9 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallba
 
 from . import PipelineError
 from .collate import SpeechCollator
+from .evaluate import token_cap
 from .metrics import error_rates
+from .precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,23 @@ class AsrTrainer(Seq2SeqTrainer):
             self._clips += int(clips)
         return super()._prepare_inputs(inputs)
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+        """Validation loss and greedy transcripts from one encoder pass (the stock step encodes
+        twice), with the batch's token cap taken from its reference lengths."""
+        if prediction_loss_only or not self.args.predict_with_generate:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs["labels"]
+        whisper = self.accelerator.unwrap_model(model)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            encoded = whisper.get_encoder()(inputs["input_features"])
+            loss = whisper(encoder_outputs=encoded, labels=labels).loss.detach()
+            tokens = whisper.generate(
+                encoder_outputs=encoded, num_beams=1, do_sample=False,
+                max_new_tokens=token_cap(((labels != -100).sum(-1) + 1).tolist()),
+            )
+        return loss, tokens, labels
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:
             now = time.perf_counter()
@@ -137,32 +156,6 @@ class _HistoryCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, **kwargs):
         trainer = self.trainer_ref[0]
         trainer._last_log = (time.perf_counter(), trainer._clips * args.world_size)
-
-
-def cpu_has_amx() -> bool:
-    """Intel AMX: bf16 matrix units that make bf16 autocast about twice as fast as fp32 on CPU
-    (without them bf16 on a CPU is slower than fp32)."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(check and check())
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """fp32 | bf16 | fp16. auto: bf16 (fp16 without bf16) on CUDA, bf16 on CPUs with AMX, else fp32."""
-    if precision == "auto":
-        if device == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device == "cpu" and cpu_has_amx() else "fp32"
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise PipelineError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-    if precision == "fp16" and device != "cuda":
-        raise PipelineError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on this device")
-    return precision
-
-
-def autocast(precision: str, device: str):
-    """Mixed precision for inference (weights stay fp32), like the Trainer's bf16/fp16 training."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None)
 
 
 def make_compute_metrics(tokenizer):
@@ -187,7 +180,7 @@ def latest_checkpoint(checkpoint_dir: Path, expected: str) -> str | None:
     directory is cleared, since its checkpoints belong to other settings or data)."""
     stamp = checkpoint_dir / "fingerprint.json"
     if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == expected:
-        done = [p for p in checkpoint_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+        done = [p for p in checkpoint_dir.glob("checkpoint-*") if _complete(p)]
         if done:
             return str(max(done, key=lambda p: int(p.name.split("-")[1])))
         return None
@@ -195,6 +188,16 @@ def latest_checkpoint(checkpoint_dir: Path, expected: str) -> str | None:
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"fingerprint": expected}))
     return None
+
+
+def _complete(checkpoint: Path) -> bool:
+    """The Trainer writes trainer_state.json last, so a checkpoint whose state file parses is whole
+    (a kill during that last write leaves it unparsable, and the one before is used)."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def steps_per_epoch(clips: int, config: TrainConfig, world_size: int) -> int:
@@ -230,7 +233,7 @@ def history_rows(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[di
 
 
 def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, checkpoint_dir: str,
-                  device: str, world_size: int, generation_max_length: int, callbacks: list) -> AsrTrainer:
+                  device: str, world_size: int, callbacks: list) -> AsrTrainer:
     steps = steps_per_epoch(len(train_ds), config, world_size)
     eval_steps = max(1, math.ceil(steps / max(1, config.evals_per_epoch)))
     precision = resolve_precision(config.precision, device)
@@ -258,8 +261,6 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         metric_for_best_model="wer",
         greater_is_better=False,
         predict_with_generate=True,
-        generation_max_length=generation_max_length,
-        generation_num_beams=1,
         activation_checkpointing=config.gradient_checkpointing,
         torch_compile=config.torch_compile,
         dataloader_num_workers=int(workers),

@@ -21,6 +21,7 @@ from . import PipelineError
 from .audio import SAMPLE_RATE
 from .data import AUDIO_TYPE, check_schema, read_parquet_schema
 from .shards import ShardSet, shard_files
+from .stage import code_fingerprint
 from .text import clean_text, normalize_text
 from .tokens import label_lengths
 
@@ -111,7 +112,8 @@ def run_validate(in_dir: str, out_dir: str, limits: Limits) -> dict[str, Any]:
     for f in files:
         check_schema(read_parquet_schema(f), str(f))
     fingerprint = hashlib.sha256(
-        json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files] + [limits.__dict__]).encode()
+        json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+                   + [limits.__dict__, code_fingerprint()]).encode()
     ).hexdigest()
     shards = ShardSet(out_dir, fingerprint)
     seen: set[bytes] = set()

@@ -9,7 +9,7 @@ from azasr.evaluate import prediction_rows, score, transcribe
 from azasr.io import write_csv, write_json
 from azasr.model import load_model, resolve_model
 from azasr.stage import experiment_path, run_stage
-from azasr.train import resolve_precision
+from azasr.precision import resolve_precision
 
 
 def decode(resolved, splits, batch_size, precision):

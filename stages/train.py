@@ -39,7 +39,7 @@ def main(params):
     from azasr.io import atomic_dir, read_json, write_csv, write_json
     from azasr.model import load_model, resolve_model, save_model_dir
     from azasr.stage import experiment_path
-    from azasr.tokens import label_lengths
+    from azasr.stage import code_fingerprint
     from azasr.train import TrainConfig, build_trainer, fingerprint, history_rows, latest_checkpoint
 
     config = TrainConfig.from_params(params["train"], params["seed"])
@@ -50,18 +50,20 @@ def main(params):
     eval_ds = load_split("data/split/validation.parquet").sort("duration")
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     rank0 = int(os.environ.get("RANK", 0)) == 0
-    longest_label = max(label_lengths(eval_ds["text"]), default=32)
 
     live = Live(dir="outputs/dvclive", dvcyaml=None, save_dvc_exp=False, report=None) if rank0 else None
     trainer = build_trainer(
         model, processor, train_ds, eval_ds, config,
         checkpoint_dir=CHECKPOINTS, device=choose_device(), world_size=world_size,
-        generation_max_length=min(448, int(longest_label * 1.25) + 8),
         callbacks=[DVCLiveCallback(live=live)] if rank0 else [],
     )
     split_info = read_json(experiment_path(params, "outputs", "split_info.json"))
+    # Checkpoints are reused only by a run that would redo exactly the same steps: same settings,
+    # weights, data, process count and training code (DVC reruns this stage when the code
+    # changes, and stale checkpoints must not be resumed then).
     run_id = fingerprint(config.__dict__, resolved.weights_sha256, world_size,
-                         [split_info[s]["ids_sha256"] for s in ("train", "validation")])
+                         [split_info[s]["ids_sha256"] for s in ("train", "validation")],
+                         code_fingerprint())
     with trainer.args.main_process_first(desc="checkpoint lookup"):
         resume = latest_checkpoint(Path(CHECKPOINTS), run_id)
     if resume and rank0:

@@ -86,3 +86,22 @@ def run_in(repo: Path, *args: str, timeout: int = 900, check: bool = True) -> su
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result
+
+
+# A tiny but complete configuration: 96 embedded clips, the tiny random Whisper, 2 epochs with
+# checkpoints every few steps, fp32 so that runs are bit-for-bit comparable on a CPU.
+TINY_RUN = {
+    "data": {"sample_size": 96, "shard_size": 16},
+    "model": {"name": "tiny-random-whisper"},
+    "train": {"batch_size": 4, "gradient_accumulation_steps": 2, "epochs": 2, "evals_per_epoch": 3,
+              "eval_batch_size": 8, "save_total_limit": 3, "learning_rate": 1e-3, "precision": "fp32"},
+    "inference": {"clips": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory) -> Path:
+    """One uninterrupted `dvc repro` of TINY_RUN, shared by the reliability tests."""
+    repo = copy_repo(tmp_path_factory.mktemp("reference"), TINY_RUN)
+    run_in(repo, "dvc", "repro")
+    return repo
