@@ -54,14 +54,16 @@ class SpeechCollator:
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         waves = [load_16k(row["audio"]["bytes"]) for row in rows]
-        texts = [row["text"] for row in rows]
+        # Whisper was pre-trained on transcripts that start with a space (" Salam"), so its first
+        # text token is a space-prefixed one; labels in that form start from what it already knows.
+        texts = [" " + row["text"].strip() for row in rows]
         if self.pack and len(rows) > 1:
             tokens = [len(ids) + 1 for ids in self.tokenizer(texts, add_special_tokens=False).input_ids]
             budget = self.max_label_tokens - self.prompt_tokens
             groups = pack_windows([len(w) for w in waves], tokens, self.window, self.gap, budget)
             silence = np.zeros(self.gap, dtype=np.float32)
             waves = [np.concatenate([x for i in g for x in (waves[i], silence)][:-1]) for g in groups]
-            texts = [" ".join(texts[i] for i in g) for g in groups]
+            texts = ["".join(texts[i] for i in g) for g in groups]
         features = self.feature_extractor(
             waves, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=False
         ).input_features

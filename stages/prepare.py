@@ -11,7 +11,7 @@ from azasr.stage import run_stage
 def main(params):
     data = params["data"]
     source = resolve_source(data)
-    workers = data.get("workers", "auto")
+    workers = data["workers"]
     workers = min(os.cpu_count() or 1, 8) if workers == "auto" else int(workers)
     return run_prepare(
         source,

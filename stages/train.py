@@ -38,8 +38,7 @@ def main(params):
     from azasr.env import choose_device
     from azasr.io import atomic_dir, read_json, write_csv, write_json
     from azasr.model import load_model, resolve_model, save_model_dir
-    from azasr.stage import experiment_path
-    from azasr.stage import code_fingerprint
+    from azasr.stage import code_fingerprint, experiment_path
     from azasr.train import TrainConfig, build_trainer, fingerprint, history_rows, latest_checkpoint
 
     config = TrainConfig.from_params(params["train"], params["seed"])

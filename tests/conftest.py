@@ -88,10 +88,12 @@ def run_in(repo: Path, *args: str, timeout: int = 900, check: bool = True) -> su
     return result
 
 
-# A tiny but complete configuration: 96 embedded clips, the tiny random Whisper, 2 epochs with
+# A tiny but complete configuration in FULL mode, from a generated local mirror of 96 clips
+# (full mode from `data.source=<dir>` end to end), with the tiny random Whisper, 2 epochs with
 # checkpoints every few steps, fp32 so that runs are bit-for-bit comparable on a CPU.
 TINY_RUN = {
-    "data": {"sample_size": 96, "shard_size": 16},
+    "mode": {"sample": False},
+    "data": {"shard_size": 16, "workers": 1},
     "model": {"name": "tiny-random-whisper"},
     "train": {"batch_size": 4, "gradient_accumulation_steps": 2, "epochs": 2, "evals_per_epoch": 3,
               "eval_batch_size": 8, "save_total_limit": 3, "learning_rate": 1e-3, "precision": "fp32"},
@@ -100,8 +102,21 @@ TINY_RUN = {
 
 
 @pytest.fixture(scope="session")
-def reference_run(tmp_path_factory) -> Path:
-    """One uninterrupted `dvc repro` of TINY_RUN, shared by the reliability tests."""
-    repo = copy_repo(tmp_path_factory.mktemp("reference"), TINY_RUN)
+def tiny_mirror(tmp_path_factory) -> Path:
+    from synthetic_corpus import write_mirror
+
+    return write_mirror(tmp_path_factory.mktemp("mirror"), clips=96, shard_rows=40, seed=5)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_mirror) -> dict:
+    """TINY_RUN with data.source pointing at the generated mirror."""
+    return {**TINY_RUN, "data": {**TINY_RUN["data"], "source": str(tiny_mirror)}}
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, tiny_run) -> Path:
+    """One uninterrupted `dvc repro` of the tiny configuration, shared by the reliability tests."""
+    repo = copy_repo(tmp_path_factory.mktemp("reference"), tiny_run)
     run_in(repo, "dvc", "repro")
     return repo

@@ -1,4 +1,4 @@
-"""Determinism and kills, on the tiny configuration (conftest.TINY_RUN).
+"""Determinism and kills, on the tiny full-mode configuration (conftest.TINY_RUN, a generated mirror).
 
 - Two clean runs with the same seed give byte-identical data outputs, the same split hashes
   (recorded in split_info.json) and, on CPU, identical training loss curves and metrics.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import TINY_RUN, copy_repo, run_in
+from conftest import copy_repo, run_in
 
 EXACT = ["data/prepared/part-*.parquet", "data/validated/part-*.parquet", "data/split/*.parquet",
          "outputs/az_whisper_split_info.json", "outputs/az_whisper_validation.json",
@@ -31,7 +31,7 @@ def digests(repo: Path) -> dict[str, str]:
             for pattern in EXACT for p in sorted(repo.glob(pattern))}
 
 
-def kill_during(repo: Path, stage: str, ready, rng: random.Random) -> bool:
+def kill_during(repo: Path, stage: str, ready, rng: random.Random, max_delay: float = 0.5) -> bool:
     """Start `dvc repro`; once `stage` runs and `ready(repo)` holds, wait a random moment and
     kill -9 the whole process group. Returns False if the run finished before the kill."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -46,7 +46,7 @@ def kill_during(repo: Path, stage: str, ready, rng: random.Random) -> bool:
                 return False
             assert time.time() < deadline, f"{stage} never became ready"
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, max_delay))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     return True
@@ -65,8 +65,8 @@ def results(repo: Path, name: str) -> dict:
 
 
 @pytest.mark.slow
-def test_two_clean_runs_are_identical(reference_run, tmp_path):
-    repo = copy_repo(tmp_path, TINY_RUN)
+def test_two_clean_runs_are_identical(reference_run, tiny_run, tmp_path):
+    repo = copy_repo(tmp_path, tiny_run)
     run_in(repo, "dvc", "repro")
     assert digests(repo) == digests(reference_run)
     split = results(repo, "split_info")
@@ -79,17 +79,19 @@ def test_two_clean_runs_are_identical(reference_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_kills_at_random_points_then_repro_equals_an_uninterrupted_run(reference_run, tmp_path):
+def test_kills_at_random_points_then_repro_equals_an_uninterrupted_run(reference_run, tiny_run, tmp_path):
     reference = reference_run
-    repo = copy_repo(tmp_path, TINY_RUN)
+    repo = copy_repo(tmp_path, tiny_run)
     rng = random.Random(8)
     killed = {
-        "prepare": kill_during(repo, "prepare", has("data/prepared/part-00000.parquet"), rng),
+        "prepare": kill_during(repo, "prepare", has("data/prepared/part-00000.parquet"), rng, max_delay=0.0),
         "train": kill_during(repo, "train", has("data/checkpoints/checkpoint-*/trainer_state.json"), rng),
-        "evaluate": kill_during(repo, "evaluate", lambda r: True, rng),
-        "export": kill_during(repo, "export", lambda r: True, rng),
+        "evaluate": kill_during(repo, "evaluate", lambda r: True, rng, max_delay=4.0),
+        "export": kill_during(repo, "export", lambda r: True, rng, max_delay=2.0),
     }
     assert killed["prepare"] and killed["train"], killed
+    # The prepare kill landed mid-stage, and the next run resumed after the finished shards.
+    assert "resuming after" in (repo / "kill-train.log").read_text()
     # The run after the training kill continued from a checkpoint instead of starting over.
     assert "resuming from data/checkpoints/checkpoint-" in (repo / "kill-evaluate.log").read_text()
     final = run_in(repo, "dvc", "repro")
