@@ -65,14 +65,17 @@ class SeededLengthGroupedSampler(Sampler[int]):
     """Shuffled, length-grouped order that depends only on (seed, epoch).
 
     Clips are shuffled, cut into mega-batches of `group` clips, and each mega-batch is sorted by
-    duration, so the clips of a batch have similar lengths (good windows when packing, little
-    padding otherwise) while batches stay random. A resumed run calls set_epoch with the same
-    epoch and gets the same order, so skipping the batches already seen is exact.
+    duration and cut into optimizer steps of `step` clips, so the clips of a step have similar
+    lengths (good windows when packing, little padding otherwise). The steps are then shuffled, so
+    training does not run from long clips to short ones within each mega-batch. A resumed run
+    calls set_epoch with the same epoch and gets the same order, so skipping the batches already
+    seen is exact.
     """
 
-    def __init__(self, durations: list[float], group: int, seed: int):
+    def __init__(self, durations: list[float], step: int, seed: int, group_steps: int = 16):
         self.durations = np.asarray(durations)
-        self.group = max(1, group)
+        self.step = max(1, step)
+        self.group = self.step * max(1, group_steps)
         self.seed = seed
         self.epoch = 0
 
@@ -83,10 +86,19 @@ class SeededLengthGroupedSampler(Sampler[int]):
         return len(self.durations)
 
     def __iter__(self):
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.durations))
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.durations))
+        steps, partial = [], []
         for start in range(0, len(order), self.group):
             chunk = order[start:start + self.group]
-            yield from chunk[np.argsort(-self.durations[chunk], kind="stable")].tolist()
+            chunk = chunk[np.argsort(-self.durations[chunk], kind="stable")]
+            for i in range(0, len(chunk), self.step):
+                (steps if len(chunk[i:i + self.step]) == self.step else partial).append(chunk[i:i + self.step])
+        # Incomplete steps go last, so every full step stays aligned with the micro-batches.
+        for i in rng.permutation(len(steps)).tolist():
+            yield from steps[i].tolist()
+        for piece in partial:
+            yield from piece.tolist()
 
 
 class AsrTrainer(Seq2SeqTrainer):
@@ -104,8 +116,9 @@ class AsrTrainer(Seq2SeqTrainer):
         self._last_log = (time.perf_counter(), 0)
 
     def _get_train_sampler(self, train_dataset=None):
-        group = self.args.train_batch_size * self.args.gradient_accumulation_steps * 16
-        return SeededLengthGroupedSampler(self.train_durations, group, self.args.seed)
+        # One optimizer step's clips across all processes (DDP hands out whole micro-batches in turn).
+        step = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        return SeededLengthGroupedSampler(self.train_durations, step, self.args.seed)
 
     def get_eval_dataloader(self, eval_dataset=None):
         train_collator, self.data_collator = self.data_collator, self.eval_collator

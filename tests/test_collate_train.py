@@ -51,13 +51,16 @@ def test_labels_mask_padding_but_keep_eos(processor):
 
 def test_sampler_is_deterministic_per_epoch_and_groups_lengths():
     durations = np.random.default_rng(0).uniform(0.5, 10, 400).tolist()
-    sampler = SeededLengthGroupedSampler(durations, group=32, seed=42)
+    sampler = SeededLengthGroupedSampler(durations, step=16, seed=42, group_steps=4)
     first = list(sampler)
     assert sorted(first) == list(range(400)) and first == list(sampler)
     sampler.set_epoch(1)
     assert list(sampler) != first
-    chunk = [durations[i] for i in first[:32]]
-    assert chunk == sorted(chunk, reverse=True)
+    steps = [[durations[i] for i in first[k:k + 16]] for k in range(0, 400, 16)]
+    assert all(step == sorted(step, reverse=True) for step in steps[:-1])
+    # Steps are shuffled: the epoch does not run from long clips to short ones.
+    means = [np.mean(step) for step in steps[:24]]
+    assert means != sorted(means, reverse=True)
 
 
 def test_error_rates_normalized_and_raw():
