@@ -1,0 +1,26 @@
+"""The exported generation cap and the model card's front matter."""
+
+import yaml
+
+from azasr.export import generation_cap, model_card
+
+
+def test_generation_cap_leaves_room_for_the_prompt():
+    assert generation_cap([1000], [1.0]) == 444          # 448 positions minus 4 prompt tokens
+    assert generation_cap([10], [5.0]) == 75             # 2 tokens/s × 30 s × 1.25
+    assert generation_cap([], []) >= 64
+
+
+def test_model_card_front_matter_is_valid_yaml_with_metrics():
+    scores = {"wer": 0.36, "cer": 0.07, "wer_raw": 0.42, "cer_raw": 0.08, "clips": 50,
+              "by_duration": {"0-2 s": {"clips": 10, "wer": 0.5, "cer": 0.1}}}
+    card = model_card(
+        experiment="x", base_model="openai/whisper-base", test={**scores, "zero_shot": scores},
+        validation=scores, split_info={"test": {"clips": 50, "hours": 0.05}},
+        train_summary={"global_steps": 25, "best_validation_wer": 0.39}, mode="sample", data_source="data/sample",
+    )
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["language"] == ["az"] and front["pipeline_tag"] == "automatic-speech-recognition"
+    metrics = front["model-index"][0]["results"][0]["metrics"]
+    assert {m["type"]: m["value"] for m in metrics} == {"wer": 36.0, "cer": 7.0}
+    assert "cc-by-nc-4.0" in front["license_details"] and "Sample mode" in card
