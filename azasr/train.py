@@ -24,7 +24,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallba
 
 from . import PipelineError
 from .collate import SpeechCollator
-from .evaluate import token_cap
+from .decode import greedy_decode, token_cap
 from .metrics import error_rates
 from .precision import resolve_precision
 
@@ -144,10 +144,8 @@ class AsrTrainer(Seq2SeqTrainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             encoded = whisper.get_encoder()(inputs["input_features"])
             loss = whisper(encoder_outputs=encoded, labels=labels).loss.detach()
-            tokens = whisper.generate(
-                encoder_outputs=encoded, num_beams=1, do_sample=False,
-                max_new_tokens=token_cap(((labels != -100).sum(-1) + 1).tolist()),
-            )
+            tokens = greedy_decode(whisper, encoded.last_hidden_state,
+                                   token_cap(((labels != -100).sum(-1) + 1).tolist()))
         return loss, tokens, labels
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -9,27 +9,26 @@ from azasr.evaluate import prediction_rows, score, transcribe
 from azasr.io import write_csv, write_json
 from azasr.model import load_model, resolve_model
 from azasr.stage import experiment_path, run_stage
-from azasr.precision import resolve_precision
+from azasr.precision import for_inference, resolve_precision
 
 
 def decode(resolved, splits, batch_size, precision):
-    device = choose_device()
-    precision = resolve_precision(precision, device)
     model, processor = load_model(resolved)
-    model.to(device)
-    return {name: transcribe(model, processor, ds, batch_size, f"{name} ({resolved.source})", precision)
+    model = for_inference(model.to(choose_device()), precision)
+    return {name: transcribe(model, processor, ds, batch_size, f"{name} ({resolved.source})")
             for name, ds in splits.items()}
 
 
 def main(params):
     section = params["evaluate"]
+    precision = resolve_precision(section["precision"], choose_device(), inference=True)
     validation, test = load_split("data/split/validation.parquet"), load_split("data/split/test.parquet")
     tuned = decode(resolve_model("data/trained"), {"validation": validation, "test": test},
-                   section["batch_size"], section["precision"])
+                   section["batch_size"], precision)
     base = resolve_model(params["model"]["name"])
-    zero_shot = decode(base, {"test": test}, section["batch_size"], section["precision"])["test"]
+    zero_shot = decode(base, {"test": test}, section["batch_size"], precision)["test"]
 
-    model = {"fine_tuned": "data/trained", "base_model": base.name}
+    model = {"fine_tuned": "data/trained", "base_model": base.name, "precision": precision}
     write_json(experiment_path(params, "outputs", "validation_results.json"),
                {"split": "validation", **model, **score(tuned["validation"])})
     test_scores, zero_shot_scores = score(tuned["test"]), score(zero_shot)
