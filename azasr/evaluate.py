@@ -46,24 +46,24 @@ CPU_ENCODER_BATCH = 2
 
 @torch.inference_mode()
 def transcribe(model, processor, dataset, batch_size: int, desc: str) -> Transcripts:
-    """Greedy transcripts of a split (`datasets.Dataset` with id, audio, text, duration), in the
-    model's device and dtype (see precision.for_inference).
+    """Greedy transcripts of a split (`datasets.Dataset` with id, audio, text, duration), on the
+    model's device, with its encoder and decoder each in its own dtype (precision.for_inference).
 
     Reads the memory-mapped split a batch at a time, longest clips first; returns clips in that
     order.
     """
     dataset = dataset.sort("duration", reverse=True)
     device = model.device
-    encoder_batch = CPU_ENCODER_BATCH if device.type == "cpu" else batch_size
+    encoder, encoder_batch = model.get_encoder(), CPU_ENCODER_BATCH if device.type == "cpu" else batch_size
     out = Transcripts([], [], [], [], 0.0)
     start = time.perf_counter()
     for begin in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", mininterval=2):
         batch = dataset[begin:begin + batch_size]
         waves = [load_16k(audio["bytes"]) for audio in batch["audio"]]
         features = processor.feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-        features = features.to(device, model.dtype)
-        encoded = torch.cat([model.get_encoder()(features[i:i + encoder_batch]).last_hidden_state
-                             for i in range(0, len(features), encoder_batch)])
+        features = features.to(device, encoder.conv1.weight.dtype)
+        encoded = torch.cat([encoder(features[i:i + encoder_batch]).last_hidden_state
+                             for i in range(0, len(features), encoder_batch)]).to(model.proj_out.weight.dtype)
         tokens = greedy_decode(model, encoded, token_cap(label_lengths(batch["text"])))
         out.hypotheses += [t.strip() for t in processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
         out.ids += batch["id"]

@@ -69,10 +69,13 @@ def test_greedy_decode_equals_generate_as_clips_leave_the_batch(clips):
     assert generated == [[t for t in row if t not in processor.tokenizer.all_special_ids] for row in reference.tolist()]
 
 
-def test_transcribe_runs_in_the_models_dtype(clips):
+@pytest.mark.parametrize("choice, encoder_dtype, decoder_dtype", [
+    ("bf16", torch.bfloat16, torch.bfloat16), (precision.BF16_ENCODER, torch.bfloat16, torch.float32)])
+def test_transcribe_runs_in_the_models_dtypes(clips, choice, encoder_dtype, decoder_dtype):
     model, processor = load_model(resolve_model("tiny-random-whisper"))
-    model = precision.for_inference(model, "bf16")
-    assert model.dtype == torch.bfloat16
+    model = precision.for_inference(model, choice)
+    assert {p.dtype for p in model.get_encoder().parameters()} == {encoder_dtype}
+    assert {p.dtype for p in model.get_decoder().parameters()} == {decoder_dtype}
     result = transcribe(model, processor, clips.select(range(3)), 2, "test")
     assert len(result.hypotheses) == 3
 
@@ -80,16 +83,16 @@ def test_transcribe_runs_in_the_models_dtype(clips):
 def test_auto_precision_on_cpu(monkeypatch):
     monkeypatch.setattr(precision, "_cpu_has_amx", lambda: True)
     assert precision.resolve_precision("auto", "cpu") == "fp32"                  # training: reproducible
-    assert precision.resolve_precision("auto", "cpu", inference=True) == "bf16"  # decoding: AMX
+    assert precision.resolve_precision("auto", "cpu", inference=True) == precision.BF16_ENCODER  # AMX
     monkeypatch.setattr(precision, "_cpu_has_amx", lambda: False)
     assert precision.resolve_precision("auto", "cpu", inference=True) == "fp32"
     assert precision.resolve_precision("bf16", "cpu") == "bf16"
 
 
-@pytest.mark.parametrize("value", ["fp8", "half"])
+@pytest.mark.parametrize("value", ["fp8", "half", precision.BF16_ENCODER])
 def test_unknown_precision_is_a_clear_error(value):
     with pytest.raises(PipelineError, match="precision must be"):
-        precision.resolve_precision(value, "cpu")
+        precision.resolve_precision(value, "cpu")  # bf16-encoder is for inference only
 
 
 def test_fp16_needs_cuda():
