@@ -52,7 +52,7 @@ def greedy_decode(model, encoder_hidden: torch.Tensor, max_new_tokens: int) -> t
     ids = prompt_ids
     for step in range(max_new_tokens):
         hidden = model.model.decoder(input_ids=ids, encoder_hidden_states=encoder_hidden,
-                                     past_key_values=cache, use_cache=True).last_hidden_state
+                                     cache=cache, use_cache=True).last_hidden_state
         logits = model.proj_out(hidden[:, -1]).float()
         logits.masked_fill_(suppress_first if step == 0 else suppress, float("-inf"))
         next_ids = logits.argmax(-1).masked_fill_(ended, eos)
