@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline (`make bench`, `python -m bench`); see bench/__main__.py."""

@@ -1,0 +1,219 @@
+"""Decoding: the evaluate stage's batched greedy decoding (azasr.evaluate.transcribe) against
+naive per-clip `pipeline("automatic-speech-recognition")` calls and against CTranslate2 greedy
+decoding of the same whisper-base, on the same clips with the same max-new-token caps.
+
+Caps: transcribe() decodes longest first in batches and caps each batch at token_cap(label
+lengths); the other sides get exactly those caps (the pipeline per clip, CTranslate2 per batch of
+the same clips). The sides take turns batch by batch, so load from other jobs falls on all alike. CTranslate2 4.8.5 stops at max_length // 2 new tokens (tests/test_model.py), so
+it gets max_length = 2 * cap. Every side's time runs from audio bytes to text: decoding and
+resampling, log-mel, generation, detokenizing; loading the model is not counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import REPO, SAMPLE, WORK, fresh_dir, goal, log, module_main
+
+MODEL = "openai/whisper-base"
+CLIPS, BATCH = 48, 16  # zero-shot clips, clips per batch; fine-tuned: the whole test split, as evaluate decodes it
+PROMPT = ["<|startoftranscript|>", "<|az|>", "<|transcribe|>", "<|notimestamps|>"]
+
+
+def sample_clips(n: int, out: Path) -> Path:
+    """`n` clips of the embedded corpus (seeded) as a split-like parquet: id, audio, text, duration."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([pq.read_table(p) for p in sorted(SAMPLE.glob("*.parquet"))]).replace_schema_metadata(None)
+    table = table.append_column("id", pa.array([f"{i:08d}" for i in range(table.num_rows)]))
+    chosen = np.random.default_rng(1).permutation(table.num_rows)[:n]
+    pq.write_table(table.take(chosen).select(["id", "audio", "text", "duration"]), out)
+    return out
+
+
+def plan_batches(dataset) -> list[list[int]]:
+    """The batches transcribe() decodes: longest first (its own sort), BATCH clips at a time, as row
+    indices of `dataset`; decoding each batch as its own sub-dataset gives the same batch and cap."""
+    order = dataset.sort("duration", reverse=True)["id"]
+    where = {clip: i for i, clip in enumerate(dataset["id"])}
+    return [[where[c] for c in order[i:i + BATCH]] for i in range(0, len(order), BATCH)]
+
+
+class Ours:
+    """The evaluate stage's decoding: azasr.evaluate.transcribe (batched, capped, in the precision
+    the stage would choose)."""
+
+    def __init__(self, model_dir: str, precision: str):
+        from azasr.model import load_model, resolve_model
+        from azasr.precision import for_inference
+
+        model, self.processor = load_model(resolve_model(model_dir))
+        self.model = for_inference(model, precision)
+
+    def __call__(self, batch, rows, cap) -> list[str]:
+        from azasr.evaluate import transcribe
+
+        out = transcribe(self.model, self.processor, batch, BATCH, "ours")
+        if out.ids != [r["id"] for r in rows]:
+            raise RuntimeError("transcribe() decoded the batch in another order than planned")
+        return out.hypotheses
+
+
+class Pipeline:
+    """Naive: one `pipeline("automatic-speech-recognition")` call per clip, fp32, greedy."""
+
+    def __init__(self, export_dir: Path):
+        from transformers import pipeline
+
+        self.asr = pipeline("automatic-speech-recognition", model=str(export_dir), device=-1)
+
+    def __call__(self, batch, rows, cap) -> list[str]:
+        from azasr.audio import SAMPLE_RATE, load_16k
+
+        return [self.asr({"raw": load_16k(r["audio"]["bytes"]), "sampling_rate": SAMPLE_RATE},
+                         generate_kwargs={"max_new_tokens": cap, "num_beams": 1, "do_sample": False})["text"].strip()
+                for r in rows]
+
+
+class CT2:
+    """CTranslate2 greedy decoding of the original CT2 whisper-base, the same batches and caps."""
+
+    def __init__(self, ct2_dir: Path, processor, compute_type: str, threads: int):
+        import ctranslate2
+
+        self.ct2 = ctranslate2
+        self.model = ctranslate2.models.Whisper(str(ct2_dir), device="cpu", compute_type=compute_type,
+                                                intra_threads=threads)
+        self.processor = processor
+        self.prompt = processor.tokenizer.convert_tokens_to_ids(PROMPT)
+
+    def __call__(self, batch, rows, cap) -> list[str]:
+        from azasr.audio import SAMPLE_RATE, load_16k
+
+        waves = [load_16k(r["audio"]["bytes"]) for r in rows]
+        feats = self.processor.feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
+        results = self.model.generate(self.ct2.StorageView.from_array(np.ascontiguousarray(feats, dtype=np.float32)),
+                                      [self.prompt] * len(rows), beam_size=1, max_length=2 * cap)
+        return [self.processor.tokenizer.decode(r.sequences_ids[0], skip_special_tokens=True).strip() for r in results]
+
+
+def compare(name: str, model_dir: str, clips_path: Path, work: Path, ct2_dir: Path | None) -> dict:
+    """Every side on the clips in `clips_path`, batch by batch in turn (so that a change in the
+    machine's load falls on every side alike); WER of each and its total time."""
+    import torch
+
+    from azasr.data import load_split
+    from azasr.decode import token_cap
+    from azasr.metrics import error_rates
+    from azasr.model import export_pretrained
+    from azasr.tokens import label_lengths
+    from azasr.precision import resolve_precision
+
+    dataset = load_split(clips_path)
+    precision = resolve_precision("auto", "cpu", inference=True)
+    sides = {"ours": Ours(model_dir, precision),
+             "pipeline": Pipeline(export_pretrained(model_dir, work / f"{name}-export").path)}
+    if precision != "bf16":  # for information: the whole model in bf16, the fastest choice
+        sides["ours_bf16"] = Ours(model_dir, "bf16")
+    if ct2_dir is not None:
+        for compute_type in ("float32", "int8"):
+            sides[f"ct2_{compute_type}"] = CT2(ct2_dir, sides["ours"].processor, compute_type, torch.get_num_threads())
+    plan = plan_batches(dataset)
+    # Warm-up, not timed: one short clip through every side (first-call set-up, kernel creation).
+    warm = dataset.select(plan[-1][-1:])
+    for decode in sides.values():
+        decode(warm, warm.to_list(), 4)
+    seconds = {side: 0.0 for side in sides}
+    hyps: dict[str, list[str]] = {side: [] for side in sides}
+    refs, caps, audio_s = [], [], 0.0
+    for k, idx in enumerate(plan):
+        batch = dataset.select(idx)
+        rows = batch.sort("duration", reverse=True).to_list()
+        cap = token_cap(label_lengths([r["text"] for r in rows]))
+        refs += [r["text"] for r in rows]
+        caps.append(cap)
+        audio_s += sum(r["duration"] for r in rows)
+        for side, decode in sides.items():
+            start = time.perf_counter()
+            hyps[side] += decode(batch, rows, cap)
+            seconds[side] += time.perf_counter() - start
+        log(f"decoding [{name}] batch {k + 1}/{len(plan)} (cap {cap}): "
+            + ", ".join(f"{side} {s:.0f} s" for side, s in seconds.items()))
+    tokenizer = sides["ours"].processor.tokenizer
+    result = {"clips": len(refs), "batch_size": BATCH, "caps": caps, "precision_ours": precision,
+              "audio_seconds": round(audio_s, 2), "sides": {}}
+    for side in sides:
+        rates = error_rates(refs, hyps[side])
+        tokens = sum(len(t) for t in tokenizer(hyps[side], add_special_tokens=False).input_ids)
+        result["sides"][side] = {"seconds": round(seconds[side], 2), "clips_per_s": round(len(refs) / seconds[side], 3),
+                                 "text_tokens": tokens, "wer": round(rates["wer"], 4), "cer": round(rates["cer"], 4)}
+        log(f"decoding [{name}]: {side}: {seconds[side]:.1f} s, WER {rates['wer']:.4f}")
+    result["examples"] = [{"reference": refs[i], **{side: hyps[side][i] for side in sides}}
+                          for i in range(0, len(refs), max(1, len(refs) // 4))]
+    return result
+
+
+def _bf16_info(result: dict, name: str) -> list[dict]:
+    s = result["sides"]
+    if "ours_bf16" not in s:
+        return []
+    ratio = s["pipeline"]["seconds"] / s["ours_bf16"]["seconds"]
+    return [goal(f"decoding speed, pipeline per clip / ours with evaluate.precision=bf16 ({name}; for information)",
+                 round(ratio, 2), "—", None, "×", wer=s["ours_bf16"]["wer"])]
+
+
+def run(quick: bool) -> dict:
+    from azasr.ct2 import assemble_ct2_dir
+
+    work = fresh_dir(WORK / "decoding")
+    clips = 4 if quick else CLIPS
+    ct2_dir = assemble_ct2_dir(work / "ct2-whisper-base")
+    zero = compare("zero-shot", MODEL, sample_clips(clips, work / "clips.parquet"), work, ct2_dir)
+    result = {"model": MODEL, "zero_shot": zero}
+    s = zero["sides"]
+    vs_pipe = s["pipeline"]["seconds"] / s["ours"]["seconds"]
+    vs_ct2 = s["ours"]["seconds"] / s["ct2_float32"]["seconds"]
+    vs_int8 = s["ours"]["seconds"] / s["ct2_int8"]["seconds"]
+    goals = [
+        goal("decoding speed, pipeline per clip / ours (zero-shot whisper-base)", round(vs_pipe, 2), "≥ 4×",
+             vs_pipe >= 4, "×"),
+        goal("WER ours vs pipeline (zero-shot)", f"{s['ours']['wer']:.4f} vs {s['pipeline']['wer']:.4f}",
+             "equal or better", s["ours"]["wer"] <= s["pipeline"]["wer"]),
+        goal("decoding time, ours / ctranslate2 float32", round(vs_ct2, 2), "≤ 1.5×", vs_ct2 <= 1.5, "×"),
+        goal("WER ours vs ctranslate2 float32", f"{s['ours']['wer']:.4f} vs {s['ct2_float32']['wer']:.4f}",
+             "equal or better", s["ours"]["wer"] <= s["ct2_float32"]["wer"]),
+        goal("decoding time, ours / ctranslate2 int8 (for information)", round(vs_int8, 2), "—", None, "×"),
+        *_bf16_info(zero, "zero-shot"),
+    ]
+    trained = REPO / "data" / "trained"
+    test = REPO / "data" / "split" / "test.parquet"
+    if trained.is_dir() and test.is_file():
+        local = work / "trained"
+        shutil.copytree(trained, local)  # the main checkout's model, read once, never written
+        shutil.copy2(test, work / "test-all.parquet")
+        import pyarrow.parquet as pq
+
+        test_split = pq.read_table(work / "test-all.parquet")
+        pq.write_table(test_split.slice(0, 4) if quick else test_split, work / "test.parquet")
+        tuned = compare("fine-tuned", str(local), work / "test.parquet", work, None)
+        result["fine_tuned"] = tuned
+        t = tuned["sides"]
+        ratio = t["pipeline"]["seconds"] / t["ours"]["seconds"]
+        goals += [
+            goal("decoding speed, pipeline per clip / ours (fine-tuned, data/trained)", round(ratio, 2), "≥ 4×",
+                 ratio >= 4, "×"),
+            goal("WER ours vs pipeline (fine-tuned)", f"{t['ours']['wer']:.4f} vs {t['pipeline']['wer']:.4f}",
+                 "equal or better", t["ours"]["wer"] <= t["pipeline"]["wer"]),
+            *_bf16_info(tuned, "fine-tuned"),
+        ]
+    result["goals"] = goals
+    return result
+
+
+if __name__ == "__main__":
+    module_main(run)
