@@ -63,14 +63,15 @@ def test_no_source_file_disables_a_safeguard():
 def test_the_scan_catches_each_rule(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("\n".join([
-        "m = AutoModel.from_pretrained(n, trust_remote_code = True)",
-        "requests.get(url, verify=False)",
+        # Each sample is split so that greps over the repository do not flag this file itself.
+        "m = AutoModel.from_pretrained(n, trust_remote" + "_code = True)",
+        "requests.get(url, verify" + "=False)",
         "os.environ['HF_HUB_DISABLE" + "_SSL_VERIFY'] = '1'",
         "os.environ['PYTHONHTTPS" + "VERIFY'] = '0'",
         "ctx = ssl._create_unverified" + "_context()",
         "# pip install --trusted" + "-host example.org x",
-        "torch.load(f, weights_only=False)",
-        "obj = pickle.loads(blob)",
+        "torch.load(f, weights" + "_only=False)",
+        "obj = pickle" + ".loads(blob)",
     ]) + "\n")
     found = violations([bad])
     assert [f.split(": ")[1] for f in found] == list(FORBIDDEN)
