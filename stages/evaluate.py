@@ -12,21 +12,22 @@ from azasr.stage import experiment_path, run_stage
 from azasr.precision import for_inference, resolve_precision
 
 
-def decode(resolved, splits, batch_size, precision):
+def decode(resolved, splits, batch_size, device, precision):
     model, processor = load_model(resolved)
-    model = for_inference(model.to(choose_device()), precision)
+    model = for_inference(model.to(device), precision)
     return {name: transcribe(model, processor, ds, batch_size, f"{name} ({resolved.source})")
             for name, ds in splits.items()}
 
 
 def main(params):
     section = params["evaluate"]
-    precision = resolve_precision(section["precision"], choose_device(), inference=True)
+    device = choose_device()
+    precision = resolve_precision(section["precision"], device, inference=True)
     validation, test = load_split("data/split/validation.parquet"), load_split("data/split/test.parquet")
     tuned = decode(resolve_model("data/trained"), {"validation": validation, "test": test},
-                   section["batch_size"], precision)
+                   section["batch_size"], device, precision)
     base = resolve_model(params["model"]["name"])
-    zero_shot = decode(base, {"test": test}, section["batch_size"], precision)["test"]
+    zero_shot = decode(base, {"test": test}, section["batch_size"], device, precision)["test"]
 
     model = {"fine_tuned": "data/trained", "base_model": base.name, "precision": precision}
     write_json(experiment_path(params, "outputs", "validation_results.json"),
