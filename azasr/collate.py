@@ -73,4 +73,8 @@ class SpeechCollator:
         # The model prepends decoder_start itself when it shifts labels right.
         if (ids[:, 0] == self.decoder_start).all():
             ids = ids[:, 1:]
-        return {"input_features": features, "labels": ids, "num_clips": torch.tensor(len(rows))}
+        batch = {"input_features": features, "labels": ids, "num_clips": torch.tensor(len(rows))}
+        if not self.pack:
+            # Each window's audio length, from which decoding takes its token budget.
+            batch["audio_seconds"] = torch.tensor([len(w) / SAMPLE_RATE for w in waves])
+        return batch

@@ -1,8 +1,9 @@
 """Seed stage 10: batched greedy decoding and WER/CER, overall and per duration bucket.
 
-Clips are decoded longest first in batches, so a batch holds clips of similar length, and each
-batch's `max_new_tokens` is capped from its reference lengths: a poorly fitted model that loops
-stops soon after the longest reference instead of running to Whisper's 448 tokens.
+Clips are decoded longest first in batches, so a batch holds clips of similar length. Each clip's
+token budget comes from its audio alone (decode.TokenBudget): a model that loops stops at a bound
+on tokens per second of speech, is counted as a runaway, and its transcript never depends on the
+reference it is scored against.
 
 On a CPU the encoder runs on a few windows at a time and the decoder on the whole batch: the
 encoder's attention over 1,500 frames outgrows the caches at larger batches (16 windows of
@@ -21,11 +22,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import PipelineError
 from .audio import SAMPLE_RATE, load_16k
-from .decode import greedy_decode, token_cap
+from .decode import TokenBudget, greedy_decode
 from .metrics import clip_wer, error_rates
 from .plots import BUCKET_LABELS, bucket_label
-from .tokens import label_lengths
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Transcripts:
     durations: list[float]
     references: list[str]
     hypotheses: list[str]
+    runaway: list[bool]
     decode_seconds: float
 
     @property
@@ -45,7 +47,7 @@ CPU_ENCODER_BATCH = 2
 
 
 @torch.inference_mode()
-def transcribe(model, processor, dataset, batch_size: int, desc: str) -> Transcripts:
+def transcribe(model, processor, dataset, batch_size: int, budget: TokenBudget, desc: str) -> Transcripts:
     """Greedy transcripts of a split (`datasets.Dataset` with id, audio, text, duration), on the
     model's device, with its encoder and decoder each in its own dtype (precision.for_inference).
 
@@ -55,7 +57,7 @@ def transcribe(model, processor, dataset, batch_size: int, desc: str) -> Transcr
     dataset = dataset.sort("duration", reverse=True)
     device = model.device
     encoder, encoder_batch = model.get_encoder(), CPU_ENCODER_BATCH if device.type == "cpu" else batch_size
-    out = Transcripts([], [], [], [], 0.0)
+    out = Transcripts([], [], [], [], [], 0.0)
     start = time.perf_counter()
     for begin in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", mininterval=2):
         batch = dataset[begin:begin + batch_size]
@@ -64,13 +66,31 @@ def transcribe(model, processor, dataset, batch_size: int, desc: str) -> Transcr
         features = features.to(device, encoder.conv1.weight.dtype)
         encoded = torch.cat([encoder(features[i:i + encoder_batch]).last_hidden_state
                              for i in range(0, len(features), encoder_batch)]).to(model.proj_out.weight.dtype)
-        tokens = greedy_decode(model, encoded, token_cap(label_lengths(batch["text"])))
-        out.hypotheses += [t.strip() for t in processor.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+        decoded = greedy_decode(model, encoded, [budget.for_duration(len(w) / SAMPLE_RATE) for w in waves])
+        out.hypotheses += [t.strip() for t in processor.tokenizer.batch_decode(decoded.tokens, skip_special_tokens=True)]
+        out.runaway += decoded.runaway.tolist()
         out.ids += batch["id"]
         out.durations += [float(d) for d in batch["duration"]]
         out.references += batch["text"]
     out.decode_seconds = time.perf_counter() - start
     return out
+
+
+def decode_splits(resolved, splits: dict[str, Any], batch_size: int, device: str, precision: str,
+                  budget: TokenBudget | None = None) -> dict[str, Transcripts]:
+    """Transcripts of each split by one model (a `model.ResolvedModel`), with the token budget its
+    generation config carries (a fine-tuned model's) or `budget` (a base model has none)."""
+    from .model import load_model
+    from .precision import for_inference
+
+    model, processor = load_model(resolved)
+    budget = TokenBudget.from_generation_config(model.generation_config) or budget
+    if budget is None:
+        raise PipelineError(f"{resolved.source} carries no token budget (generation_config.json "
+                            "token_budget); retrain it with this version of the pipeline")
+    model = for_inference(model.to(device), precision)
+    return {name: transcribe(model, processor, ds, batch_size, budget, f"{name} ({resolved.source})")
+            for name, ds in splits.items()}
 
 
 def score(result: Transcripts) -> dict[str, Any]:
@@ -83,6 +103,7 @@ def score(result: Transcripts) -> dict[str, Any]:
         if len(idx):
             rates = error_rates([result.references[i] for i in idx], [result.hypotheses[i] for i in idx])
             scores["by_duration"][label] = {"clips": len(idx), "wer": round(rates["wer"], 4), "cer": round(rates["cer"], 4)}
+    scores["runaway"] = int(sum(result.runaway))
     scores["decode_seconds"] = round(result.decode_seconds, 2)
     scores["real_time_factor"] = round(result.decode_seconds / max(result.audio_seconds, 1e-9), 4)
     return scores
@@ -92,20 +113,8 @@ def _rounded(rates: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 4) for k, v in rates.items()}
 
 
-def prediction_rows(fine_tuned: Transcripts, zero_shot: Transcripts | None) -> list[dict[str, Any]]:
-    if zero_shot is not None and zero_shot.ids != fine_tuned.ids:
-        raise ValueError("zero-shot and fine-tuned transcripts are not of the same clips in the same order")
-    rows = []
-    for i, clip_id in enumerate(fine_tuned.ids):
-        row = {
-            "id": clip_id,
-            "duration": round(fine_tuned.durations[i], 3),
-            "reference": fine_tuned.references[i],
-            "hypothesis": fine_tuned.hypotheses[i],
-            "wer": round(clip_wer(fine_tuned.references[i], fine_tuned.hypotheses[i]), 4),
-        }
-        if zero_shot is not None:
-            row["zero_shot_hypothesis"] = zero_shot.hypotheses[i]
-            row["zero_shot_wer"] = round(clip_wer(zero_shot.references[i], zero_shot.hypotheses[i]), 4)
-        rows.append(row)
-    return rows
+def prediction_rows(result: Transcripts) -> list[dict[str, Any]]:
+    return [{"id": clip_id, "duration": round(result.durations[i], 3), "reference": result.references[i],
+             "hypothesis": result.hypotheses[i], "runaway": result.runaway[i],
+             "wer": round(clip_wer(result.references[i], result.hypotheses[i]), 4)}
+            for i, clip_id in enumerate(result.ids)]

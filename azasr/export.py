@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .tokens import PROMPT_TOKENS
-
 DATA_LICENSE = "cc-by-nc-4.0"
 BASE_LICENSES = {"openai/whisper": "apache-2.0"}  # OpenAI's Whisper weights on the hub are Apache-2.0
-
-
-def generation_cap(texts_tokens: list[int], durations: list[float], window_s: float = 30.0) -> int:
-    """A length cap for a full window: the densest training clip's tokens per second over 30 s,
-    with a 25 % margin, within what Whisper's 448 positions leave after the 4 prompt tokens.
-    Stops a looping decode without cutting real speech."""
-    limit = 448 - PROMPT_TOKENS
-    rate = max((t / max(d, 0.5) for t, d in zip(texts_tokens, durations)), default=limit / window_s)
-    return int(min(limit, max(64, math.ceil(rate * window_s * 1.25))))
 
 
 def base_license(base_model: str) -> str:

@@ -80,6 +80,18 @@ def plot_results(test: dict[str, Any], path: Path) -> None:
     save(fig, path)
 
 
+def headline_metrics(test: dict[str, Any], validation: dict[str, Any], train_stage: dict[str, Any]) -> dict[str, Any]:
+    """The few figures `dvc exp show` and `dvc metrics diff` compare at a glance; per-bucket figures
+    and timings stay in the results files and the summary."""
+    zero = test["zero_shot"]
+    return {
+        "test_wer": test["wer"], "test_cer": test["cer"], "validation_wer": validation["wer"],
+        "zero_shot_wer": zero["wer"], "zero_shot_cer": zero["cer"],
+        "runaway": test["runaway"] + validation["runaway"], "zero_shot_runaway": zero["runaway"],
+        "train_s": train_stage["train_runtime_s"],
+    }
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -110,7 +122,8 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
 
 **Test WER {test['wer']:.4f}** (normalized; zero-shot {ctx['base_model']}: {zero['wer']:.4f},
 {'a ' + format(100 * reduction, '.1f') + ' % reduction' if reduction is not None else 'no zero-shot score'}).
-Test CER {test['cer']:.4f} (zero-shot {zero['cer']:.4f}).
+Test CER {test['cer']:.4f} (zero-shot {zero['cer']:.4f}). Runaway hypotheses (stopped by the token budget
+from the audio, without an end token): {test['runaway']} of {test['clips']} fine-tuned, {zero['runaway']} of {zero['clips']} zero-shot.
 
 ## Data
 - Source: {ctx['data_source']}; {validation['total']} clips read, {validation['accepted']} accepted,

@@ -107,11 +107,18 @@ def ids_hash(ids: pa.Array) -> str:
     return hashlib.sha256("\n".join(ids.take(ordered).to_pylist()).encode()).hexdigest()
 
 
+def content_hash(part: pa.Table) -> str:
+    """sha256 of a split's clips by content (id, transcript, audio hash), in id order: corrected
+    transcripts or audio under the same ids give another hash, so work keyed by it is redone."""
+    rows = pc.binary_join_element_wise(part["id"], part["text"], part["audio_sha256"], "\t")
+    return hashlib.sha256("\n".join(rows.take(pc.sort_indices(part["id"])).to_pylist()).encode()).hexdigest()
+
+
 def run_split(in_dir: str, out_dir: str, ratios: dict[str, float], seed: int) -> dict[str, Any]:
     files = shard_files(in_dir)
     if not files:
         raise PipelineError(f"{in_dir} holds no validated shards; run the validate stage first")
-    keys = pa.concat_tables(pq.read_table(f, columns=["id", "norm_text", "audio_sha256", "duration"])
+    keys = pa.concat_tables(pq.read_table(f, columns=["id", "text", "norm_text", "audio_sha256", "duration"])
                             for f in files).combine_chunks()
     split = split_indices(keys["norm_text"], keys["audio_sha256"], ratios, seed)
 
@@ -140,6 +147,7 @@ def run_split(in_dir: str, out_dir: str, ratios: dict[str, float], seed: int) ->
             "hours": round(float(durations[mask].sum()) / 3600, 4),
             "transcripts": pc.count_distinct(part["norm_text"]).as_py(),
             "ids_sha256": ids_hash(part["id"]),
+            "content_sha256": content_hash(part),
         }
     info["overlap"] = check_no_leakage(keys, split)
     for name in SPLITS:

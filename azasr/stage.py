@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import PipelineError
 from .io import write_json
-from .params import load_params
+from .params import load_params, load_resolved
 
 STAGE_METRICS_DIR = Path("outputs/stages")
 
@@ -48,13 +48,67 @@ def experiment_path(params: dict[str, Any], folder: str, suffix: str) -> Path:
     return Path(folder) / f"{params['experiment']['name']}_{suffix}"
 
 
-def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
-    """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback."""
+# Set by tests/test_dvc_yaml.py: each stage appends the parameter keys its code read to this file,
+# which the test compares with the params the stage declares in dvc.yaml.
+PARAMS_TRACE_ENV = "AZASR_PARAMS_TRACE"
+
+
+class TrackedParams(dict):
+    """A params mapping that records the dotted key of every value read from it (the leaves: a
+    section read as a whole is recorded key by key as its items are read)."""
+
+    def __init__(self, data: dict[str, Any], seen: set[str], prefix: str = ""):
+        super().__init__({k: TrackedParams(v, seen, f"{prefix}{k}.") if isinstance(v, dict) else v
+                          for k, v in data.items()})
+        self._seen, self._prefix = seen, prefix
+
+    def _read(self, key) -> None:
+        if not isinstance(super().get(key), TrackedParams):
+            self._seen.add(f"{self._prefix}{key}")
+
+    def __getitem__(self, key):
+        self._read(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._read(key)
+        return super().get(key, default)
+
+    def items(self):
+        for key in self.keys():
+            self._read(key)
+        return super().items()
+
+    def values(self):
+        return [v for _, v in self.items()]
+
+
+def _trace_params(name: str, params: dict[str, Any]) -> tuple[dict[str, Any], Callable[[], None]]:
+    trace = os.environ.get(PARAMS_TRACE_ENV)
+    if not trace:
+        return params, lambda: None
+    seen: set[str] = set()
+
+    def flush() -> None:
+        with open(trace, "a", encoding="utf-8") as f:
+            f.writelines(f"{name}\t{key}\n" for key in sorted(seen))
+
+    return TrackedParams(params, seen), flush
+
+
+def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None], *, resolved: bool = True) -> None:
+    """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback.
+
+    `params` is outputs/params.yaml (the settled values), or params.yaml itself for the stage that
+    writes that file (`resolved=False`)."""
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.perf_counter()
     try:
-        extra = body(load_params()) or {}
+        # The stage that settles params.yaml reads all of it, and declares so; the others are traced.
+        params, flush_trace = _trace_params(name, load_resolved()) if resolved else (load_params(), lambda: None)
+        extra = body(params) or {}
+        flush_trace()
     except PipelineError as exc:
         print(f"[{name}] error: {exc}", file=sys.stderr)
         sys.exit(2)

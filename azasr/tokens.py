@@ -23,3 +23,8 @@ def label_lengths(texts: list[str]) -> list[int]:
     """Decoder label length of each transcript: prompt + text tokens + end token."""
     encoded = whisper_bpe().encode_batch(texts, add_special_tokens=False)
     return [PROMPT_TOKENS + len(e.ids) + END_TOKENS for e in encoded]
+
+
+def text_token_counts(texts: list[str]) -> list[int]:
+    """Text tokens of each transcript, without the prompt and end tokens."""
+    return [n - PROMPT_TOKENS - END_TOKENS for n in label_lengths(texts)]

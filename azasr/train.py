@@ -24,7 +24,7 @@ from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallba
 
 from . import PipelineError
 from .collate import SpeechCollator
-from .decode import greedy_decode, token_cap
+from .decode import TokenBudget, greedy_decode
 from .metrics import error_rates
 from .precision import resolve_precision
 
@@ -104,7 +104,7 @@ class SeededLengthGroupedSampler(Sampler[int]):
 class AsrTrainer(Seq2SeqTrainer):
     """Seq2SeqTrainer with a packing train collator, a plain eval collator and clips/s logging."""
 
-    def __init__(self, *args, eval_collator=None, train_durations=None, **kwargs):
+    def __init__(self, *args, eval_collator=None, train_durations=None, token_budget=None, **kwargs):
         super().__init__(*args, **kwargs)
         # Whisper's forward takes **kwargs but averages its loss per micro-batch itself, so the
         # Trainer's guess that it normalizes by the accumulated token count is wrong and would
@@ -112,6 +112,7 @@ class AsrTrainer(Seq2SeqTrainer):
         self.model_accepts_loss_kwargs = False
         self.eval_collator = eval_collator
         self.train_durations = train_durations
+        self.token_budget = token_budget
         self._clips = 0
         self._last_log = (time.perf_counter(), 0)
 
@@ -128,6 +129,7 @@ class AsrTrainer(Seq2SeqTrainer):
             self.data_collator = train_collator
 
     def _prepare_inputs(self, inputs):
+        inputs.pop("audio_seconds", None)
         clips = inputs.pop("num_clips", None)
         if clips is not None and self.model.training:
             self._clips += int(clips)
@@ -135,17 +137,17 @@ class AsrTrainer(Seq2SeqTrainer):
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
         """Validation loss and greedy transcripts from one encoder pass (the stock step encodes
-        twice), with the batch's token cap taken from its reference lengths."""
+        twice), each clip's token budget taken from its audio as the evaluate stage does."""
         if prediction_loss_only or not self.args.predict_with_generate:
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        budgets = [self.token_budget.for_duration(s) for s in inputs["audio_seconds"].tolist()]
         inputs = self._prepare_inputs(inputs)
         labels = inputs["labels"]
         whisper = self.accelerator.unwrap_model(model)
         with torch.no_grad(), self.compute_loss_context_manager():
             encoded = whisper.get_encoder()(inputs["input_features"])
             loss = whisper(encoder_outputs=encoded, labels=labels).loss.detach()
-            tokens = greedy_decode(whisper, encoded.last_hidden_state,
-                                   token_cap(((labels != -100).sum(-1) + 1).tolist()))
+            tokens = greedy_decode(whisper, encoded.last_hidden_state, budgets).tokens
         return loss, tokens, labels
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -244,7 +246,7 @@ def history_rows(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[di
 
 
 def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, checkpoint_dir: str,
-                  device: str, world_size: int, callbacks: list) -> AsrTrainer:
+                  device: str, world_size: int, callbacks: list, token_budget: TokenBudget) -> AsrTrainer:
     steps = steps_per_epoch(len(train_ds), config, world_size)
     eval_steps = max(1, math.ceil(steps / max(1, config.evals_per_epoch)))
     precision = resolve_precision(config.precision, device)
@@ -296,6 +298,7 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         data_collator=SpeechCollator(processor, pack=config.pack, gap_s=config.pack_gap_s),
         eval_collator=SpeechCollator(processor, pack=False),
         train_durations=train_ds["duration"],
+        token_budget=token_budget,
         processing_class=processor,
         compute_metrics=make_compute_metrics(processor.tokenizer),
         callbacks=[_EvaluateAtEnd(), _HistoryCallback(trainer_ref), *callbacks],

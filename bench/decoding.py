@@ -2,9 +2,9 @@
 naive per-clip `pipeline("automatic-speech-recognition")` calls and against CTranslate2 greedy
 decoding of the same whisper-base, on the same clips with the same max-new-token caps.
 
-Caps: transcribe() decodes longest first in batches and caps each batch at token_cap(label
-lengths); the other sides get exactly those caps (the pipeline per clip, CTranslate2 per batch of
-the same clips). The sides take turns batch by batch, so load from other jobs falls on all alike. CTranslate2 4.8.5 stops at max_length // 2 new tokens (tests/test_model.py), so
+Caps: transcribe() decodes longest first in batches, each clip within the token budget of its
+audio (decode.TokenBudget, measured on the embedded corpus); the pipeline gets each clip's budget,
+CTranslate2 the largest budget of its batch (it takes one cap per batch). The sides take turns batch by batch, so load from other jobs falls on all alike. CTranslate2 4.8.5 stops at max_length // 2 new tokens (tests/test_model.py), so
 it gets max_length = 2 * cap. Every side's time runs from audio bytes to text: decoding and
 resampling, log-mel, generation, detokenizing; loading the model is not counted.
 """
@@ -36,6 +36,17 @@ def sample_clips(n: int, out: Path) -> Path:
     return out
 
 
+def corpus_budget():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from azasr.decode import TokenBudget
+    from azasr.tokens import text_token_counts
+
+    table = pa.concat_tables([pq.read_table(p, columns=["text", "duration"]) for p in sorted(SAMPLE.glob("*.parquet"))])
+    return TokenBudget.from_corpus(text_token_counts(table["text"].to_pylist()), table["duration"].to_pylist())
+
+
 def plan_batches(dataset) -> list[list[int]]:
     """The batches transcribe() decodes: longest first (its own sort), BATCH clips at a time, as row
     indices of `dataset`; decoding each batch as its own sub-dataset gives the same batch and cap."""
@@ -55,10 +66,10 @@ class Ours:
         model, self.processor = load_model(resolve_model(model_dir))
         self.model = for_inference(model, precision)
 
-    def __call__(self, batch, rows, cap) -> list[str]:
+    def __call__(self, batch, rows, budget) -> list[str]:
         from azasr.evaluate import transcribe
 
-        out = transcribe(self.model, self.processor, batch, BATCH, "ours")
+        out = transcribe(self.model, self.processor, batch, BATCH, budget, "ours")
         if out.ids != [r["id"] for r in rows]:
             raise RuntimeError("transcribe() decoded the batch in another order than planned")
         return out.hypotheses
@@ -72,12 +83,14 @@ class Pipeline:
 
         self.asr = pipeline("automatic-speech-recognition", model=str(export_dir), device=-1)
 
-    def __call__(self, batch, rows, cap) -> list[str]:
+    def __call__(self, batch, rows, budget) -> list[str]:
         from azasr.audio import SAMPLE_RATE, load_16k
 
-        return [self.asr({"raw": load_16k(r["audio"]["bytes"]), "sampling_rate": SAMPLE_RATE},
-                         generate_kwargs={"max_new_tokens": cap, "num_beams": 1, "do_sample": False})["text"].strip()
-                for r in rows]
+        waves = [load_16k(r["audio"]["bytes"]) for r in rows]
+        return [self.asr({"raw": w, "sampling_rate": SAMPLE_RATE},
+                         generate_kwargs={"max_new_tokens": budget.for_duration(len(w) / SAMPLE_RATE),
+                                          "num_beams": 1, "do_sample": False})["text"].strip()
+                for w in waves]
 
 
 class CT2:
@@ -92,10 +105,11 @@ class CT2:
         self.processor = processor
         self.prompt = processor.tokenizer.convert_tokens_to_ids(PROMPT)
 
-    def __call__(self, batch, rows, cap) -> list[str]:
+    def __call__(self, batch, rows, budget) -> list[str]:
         from azasr.audio import SAMPLE_RATE, load_16k
 
         waves = [load_16k(r["audio"]["bytes"]) for r in rows]
+        cap = max(budget.for_duration(len(w) / SAMPLE_RATE) for w in waves)
         feats = self.processor.feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="np").input_features
         results = self.model.generate(self.ct2.StorageView.from_array(np.ascontiguousarray(feats, dtype=np.float32)),
                                       [self.prompt] * len(rows), beam_size=1, max_length=2 * cap)
@@ -108,10 +122,9 @@ def compare(name: str, model_dir: str, clips_path: Path, work: Path, ct2_dir: Pa
     import torch
 
     from azasr.data import load_split
-    from azasr.decode import token_cap
+    from azasr.decode import TokenBudget
     from azasr.metrics import error_rates
     from azasr.model import export_pretrained
-    from azasr.tokens import label_lengths
     from azasr.precision import resolve_precision
 
     dataset = load_split(clips_path)
@@ -123,29 +136,30 @@ def compare(name: str, model_dir: str, clips_path: Path, work: Path, ct2_dir: Pa
     if ct2_dir is not None:
         for compute_type in ("float32", "int8"):
             sides[f"ct2_{compute_type}"] = CT2(ct2_dir, sides["ours"].processor, compute_type, torch.get_num_threads())
+    # The budget the pipeline would give: the model's own (fine-tuned), else measured on the embedded
+    # corpus as fine-tuning would measure it on its training split.
+    budget = TokenBudget.from_generation_config(sides["ours"].model.generation_config) or corpus_budget()
     plan = plan_batches(dataset)
     # Warm-up, not timed: one short clip through every side (first-call set-up, kernel creation).
     warm = dataset.select(plan[-1][-1:])
     for decode in sides.values():
-        decode(warm, warm.to_list(), 4)
+        decode(warm, warm.to_list(), TokenBudget(tokens_per_second=0.1))
     seconds = {side: 0.0 for side in sides}
     hyps: dict[str, list[str]] = {side: [] for side in sides}
-    refs, caps, audio_s = [], [], 0.0
+    refs, audio_s = [], 0.0
     for k, idx in enumerate(plan):
         batch = dataset.select(idx)
         rows = batch.sort("duration", reverse=True).to_list()
-        cap = token_cap(label_lengths([r["text"] for r in rows]))
         refs += [r["text"] for r in rows]
-        caps.append(cap)
         audio_s += sum(r["duration"] for r in rows)
         for side, decode in sides.items():
             start = time.perf_counter()
-            hyps[side] += decode(batch, rows, cap)
+            hyps[side] += decode(batch, rows, budget)
             seconds[side] += time.perf_counter() - start
-        log(f"decoding [{name}] batch {k + 1}/{len(plan)} (cap {cap}): "
+        log(f"decoding [{name}] batch {k + 1}/{len(plan)}: "
             + ", ".join(f"{side} {s:.0f} s" for side, s in seconds.items()))
     tokenizer = sides["ours"].processor.tokenizer
-    result = {"clips": len(refs), "batch_size": BATCH, "caps": caps, "precision_ours": precision,
+    result = {"clips": len(refs), "batch_size": BATCH, "token_budget": budget.as_dict(), "precision_ours": precision,
               "audio_seconds": round(audio_s, 2), "sides": {}}
     for side in sides:
         rates = error_rates(refs, hyps[side])

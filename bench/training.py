@@ -142,6 +142,8 @@ def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool)
     from transformers import TrainerCallback
 
     from azasr.precision import resolve_precision
+    from azasr.decode import TokenBudget
+    from azasr.tokens import text_token_counts
     from azasr.train import TrainConfig, build_trainer
 
     config = TrainConfig(batch_size=BATCH, gradient_accumulation_steps=1, learning_rate=LR, warmup_steps=0,
@@ -165,7 +167,9 @@ def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool)
     # The stage's trainer evaluates (and saves) once at the end; two short clips keep that cheap.
     eval_ds = train_ds.sort("duration").select(range(2))
     trainer = build_trainer(model, processor, train_ds, eval_ds, config, checkpoint_dir=str(work / "checkpoints"),
-                            device="cpu", world_size=1, callbacks=[Gate()])
+                            device="cpu", world_size=1, callbacks=[Gate()],
+                            token_budget=TokenBudget.from_corpus(text_token_counts(train_ds["text"]),
+                                                                train_ds["duration"]))
     windows = []
     collate = trainer.data_collator
 

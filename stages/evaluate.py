@@ -1,46 +1,41 @@
-"""Seed stage 10: score the fine-tuned model on validation and test, and the zero-shot starting
-model on the same test clips, so the gain shows side by side."""
+"""Seed stage 10: score the fine-tuned model on validation and test, beside the zero-shot
+baseline of the same test clips (the zero_shot stage's output)."""
 
 import pandas as pd
 
 from azasr.data import load_split
 from azasr.env import choose_device
-from azasr.evaluate import prediction_rows, score, transcribe
-from azasr.io import write_csv, write_json
-from azasr.model import load_model, resolve_model
+from azasr.evaluate import decode_splits, prediction_rows, score
+from azasr.io import read_json, write_csv, write_json
+from azasr.model import resolve_model
+from azasr.precision import resolve_precision
 from azasr.stage import experiment_path, run_stage
-from azasr.precision import for_inference, resolve_precision
-
-
-def decode(resolved, splits, batch_size, device, precision):
-    model, processor = load_model(resolved)
-    model = for_inference(model.to(device), precision)
-    return {name: transcribe(model, processor, ds, batch_size, f"{name} ({resolved.source})")
-            for name, ds in splits.items()}
 
 
 def main(params):
     section = params["evaluate"]
     device = choose_device()
     precision = resolve_precision(section["precision"], device, inference=True)
-    validation, test = load_split("data/split/validation.parquet"), load_split("data/split/test.parquet")
-    tuned = decode(resolve_model("data/trained"), {"validation": validation, "test": test},
-                   section["batch_size"], device, precision)
-    base = resolve_model(params["model"]["name"])
-    zero_shot = decode(base, {"test": test}, section["batch_size"], device, precision)["test"]
+    splits = {name: load_split(f"data/split/{name}.parquet") for name in ("validation", "test")}
+    tuned = decode_splits(resolve_model("data/trained"), splits, section["batch_size"], device, precision)
 
-    model = {"fine_tuned": "data/trained", "base_model": base.name, "precision": precision}
+    model = {"fine_tuned": "data/trained", "precision": precision}
     write_json(experiment_path(params, "outputs", "validation_results.json"),
                {"split": "validation", **model, **score(tuned["validation"])})
-    test_scores, zero_shot_scores = score(tuned["test"]), score(zero_shot)
+    test_scores = score(tuned["test"])
+    zero_shot = read_json(experiment_path(params, "outputs", "zero_shot_results.json"))
     write_json(experiment_path(params, "outputs", "test_results.json"), {
         "split": "test", **model, **test_scores,
-        "zero_shot": zero_shot_scores,
-        "wer_reduction": round(1 - test_scores["wer"] / zero_shot_scores["wer"], 4) if zero_shot_scores["wer"] else None,
+        "zero_shot": zero_shot,
+        "wer_reduction": round(1 - test_scores["wer"] / zero_shot["wer"], 4) if zero_shot["wer"] else None,
     })
-    write_csv(experiment_path(params, "outputs", "sample_predictions.csv"),
-              pd.DataFrame(prediction_rows(tuned["test"], zero_shot)))
-    return {"test_wer": test_scores["wer"], "zero_shot_test_wer": zero_shot_scores["wer"]}
+    rows = pd.DataFrame(prediction_rows(tuned["test"]))
+    baseline = pd.read_csv(experiment_path(params, "outputs", "zero_shot_predictions.csv"),
+                           keep_default_na=False, dtype={"id": str})
+    baseline = baseline[["id", "hypothesis", "wer"]].rename(
+        columns={"hypothesis": "zero_shot_hypothesis", "wer": "zero_shot_wer"})
+    write_csv(experiment_path(params, "outputs", "sample_predictions.csv"), rows.merge(baseline, on="id", how="left"))
+    return {"test_wer": test_scores["wer"], "runaway": test_scores["runaway"]}
 
 
 if __name__ == "__main__":

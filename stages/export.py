@@ -3,17 +3,13 @@ experiment's metadata and a model card."""
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from azasr.env import git_commit, package_versions
-from azasr.export import generation_cap, model_card
+from azasr.decode import TokenBudget
+from azasr.export import model_card
 from azasr.io import atomic_dir, read_json, write_json, write_text
 from azasr.model import check_model_dir, copy_model_files
 from azasr.params import mode_name
-from azasr.stage import STAGE_METRICS_DIR, experiment_path, run_stage
-from azasr.tokens import PROMPT_TOKENS, label_lengths
-
-TIMED_STAGES = ("environment", "prepare", "validate", "eda", "split", "model", "train", "evaluate")
+from azasr.stage import experiment_path, run_stage
 
 
 def main(params):
@@ -24,9 +20,10 @@ def main(params):
                for name in ("validation", "test")}
     split_info = read_json(experiment_path(params, "outputs", "split_info.json"))
     train_summary = read_json("data/trained/training_summary.json")
-    train = pq.read_table("data/split/train.parquet", columns=["text", "duration"])
-    cap = generation_cap([n - PROMPT_TOKENS for n in label_lengths(train["text"].to_pylist())],
-                         train["duration"].to_pylist())
+    # The token budget fine-tuning measured on the training split: `pipeline()` users get its
+    # full-window cap as max_new_tokens, the rule itself travels as `token_budget`.
+    budget = TokenBudget.from_generation_config(GenerationConfig.from_pretrained("data/trained"))
+    cap = budget.for_window()
     metadata = {
         "experiment": params["experiment"]["name"],
         "mode": mode_name(params),
@@ -42,16 +39,14 @@ def main(params):
         "training": train_summary,
         "metrics": results,
         "packages": package_versions(),
-        "stage_timings": {s: read_json(STAGE_METRICS_DIR / f"{s}.json") for s in TIMED_STAGES
-                          if (STAGE_METRICS_DIR / f"{s}.json").exists()},
-        "generation": {"max_new_tokens": cap, "num_beams": 1, "language": "az", "task": "transcribe"},
+        "generation": {"max_new_tokens": cap, "token_budget": budget.as_dict(), "num_beams": 1,
+                       "language": "az", "task": "transcribe"},
     }
     with atomic_dir(out) as tmp:
         copy_model_files(Path("data/trained"), tmp)
         (tmp / "training_summary.json").unlink(missing_ok=True)
         generation = GenerationConfig.from_pretrained(tmp)
-        generation.max_length = None
-        generation.max_new_tokens = cap
+        budget.apply_to(generation)
         generation.return_timestamps = False
         generation.save_pretrained(tmp)
         write_json(tmp / "experiment_metadata.json", metadata)

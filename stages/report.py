@@ -2,14 +2,15 @@
 
 import pandas as pd
 
-from azasr.io import read_json, write_text
+from azasr.io import read_json, write_json, write_text
 from azasr.params import mode_name
-from azasr.report import plot_loss, plot_overview, plot_results, plot_wer, summary_markdown
+from azasr.report import headline_metrics, plot_loss, plot_overview, plot_results, plot_wer, summary_markdown
 from azasr.stage import STAGE_METRICS_DIR, experiment_path, run_stage
 
 CHARTS = ("duration_distribution", "text_length_distribution", "letter_frequency", "training_loss_curve",
           "validation_wer_curve", "training_overview", "results_summary")
-TIMED = ("environment", "prepare", "validate", "eda", "split", "model", "train", "evaluate", "export", "inference")
+TIMED = ("params", "environment", "prepare", "validate", "eda", "split", "model", "train", "zero_shot", "evaluate",
+         "export", "inference")
 
 
 def main(params):
@@ -24,6 +25,10 @@ def main(params):
     plot_overview(train, evals, "charts/training_overview.png")
     plot_results(test, "charts/results_summary.png")
 
+    timings = {s: read_json(STAGE_METRICS_DIR / f"{s}.json") for s in TIMED}
+    validation = read_json(output("validation_results.json"))
+    write_json(output("metrics.json"), headline_metrics(test, validation, timings["train"]))
+
     predictions = pd.read_csv(output("sample_predictions.csv"), keep_default_na=False)
     write_text(output("summary.md"), summary_markdown({
         "experiment": params["experiment"]["name"],
@@ -32,13 +37,13 @@ def main(params):
         "data_source": params["data"]["source"],
         "data_validation": read_json(output("validation.json")),
         "split": read_json(output("split_info.json")),
-        "training": read_json("data/trained/training_summary.json"),
+        "training": {**read_json("data/trained/training_summary.json"),
+                     "train_runtime_s": timings["train"]["train_runtime_s"]},
         "test": test,
-        "validation": read_json(output("validation_results.json")),
+        "validation": validation,
         "inference": read_json(output("inference_test.json")),
         "examples": predictions.sample(n=min(8, len(predictions)), random_state=params["seed"]).to_dict("records"),
-        "timings": {s: read_json(STAGE_METRICS_DIR / f"{s}.json") for s in TIMED
-                    if (STAGE_METRICS_DIR / f"{s}.json").exists()},
+        "timings": timings,
         "charts": [f"charts/{c}.png" for c in CHARTS],
         "artifact": str(experiment_path(params, "artifacts", "final")),
     }))

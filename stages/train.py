@@ -35,6 +35,7 @@ def main(params):
     from transformers.integrations import DVCLiveCallback
 
     from azasr.data import load_split
+    from azasr.decode import TokenBudget
     from azasr.env import choose_device
     from azasr.io import atomic_dir, read_json, write_csv, write_json
     from azasr.model import load_model, resolve_model, save_model_dir
@@ -47,6 +48,8 @@ def main(params):
     model.config.use_cache = False
     train_ds = load_split("data/split/train.parquet")
     eval_ds = load_split("data/split/validation.parquet").sort("duration")
+    token_budget = TokenBudget.of_split("data/split/train.parquet")
+    token_budget.apply_to(model.generation_config)
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     rank0 = int(os.environ.get("RANK", 0)) == 0
 
@@ -54,14 +57,14 @@ def main(params):
     trainer = build_trainer(
         model, processor, train_ds, eval_ds, config,
         checkpoint_dir=CHECKPOINTS, device=choose_device(), world_size=world_size,
-        callbacks=[DVCLiveCallback(live=live)] if rank0 else [],
+        callbacks=[DVCLiveCallback(live=live)] if rank0 else [], token_budget=token_budget,
     )
     split_info = read_json(experiment_path(params, "outputs", "split_info.json"))
     # Checkpoints are reused only by a run that would redo exactly the same steps: same settings,
-    # weights, data, process count and training code (DVC reruns this stage when the code
-    # changes, and stale checkpoints must not be resumed then).
+    # weights, data content (ids, transcripts, audio), process count and training code (DVC reruns
+    # this stage when the code changes, and stale checkpoints must not be resumed then).
     run_id = fingerprint(config.__dict__, resolved.weights_sha256, world_size,
-                         [split_info[s]["ids_sha256"] for s in ("train", "validation")],
+                         [split_info[s]["content_sha256"] for s in ("train", "validation")],
                          code_fingerprint())
     with trainer.args.main_process_first(desc="checkpoint lookup"):
         resume = latest_checkpoint(Path(CHECKPOINTS), run_id)
@@ -76,19 +79,21 @@ def main(params):
     write_csv(experiment_path(params, "outputs", "eval_history.csv"), pd.DataFrame(eval_rows))
     summary = {
         "base_model": resolved.as_dict(),
-        "resumed_from": resume,
         "global_steps": trainer.state.global_step,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_validation_wer": trainer.state.best_metric,
-        "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
         "train_loss": result.metrics.get("train_loss"),
         "world_size": world_size,
+        "token_budget": token_budget.as_dict(),
         "config": config.__dict__,
     }
     with atomic_dir(TRAINED) as tmp:
         save_model_dir(trainer.model, processor, tmp)
         write_json(tmp / "training_summary.json", summary)
-    return {k: summary[k] for k in ("global_steps", "best_validation_wer", "train_runtime_s")}
+    # Wall times and the resume point vary from run to run: they go to the stage record, never
+    # into data/trained, whose hash must depend on the inputs alone.
+    return {"global_steps": summary["global_steps"], "best_validation_wer": summary["best_validation_wer"],
+            "train_runtime_s": round(result.metrics.get("train_runtime", 0.0), 2), "resumed_from": resume}
 
 
 if __name__ == "__main__":

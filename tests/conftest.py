@@ -14,12 +14,15 @@ import pytest
 import soundfile as sf
 import yaml
 
+from azasr.stage import PARAMS_TRACE_ENV
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -78,10 +81,11 @@ def _merge(into: dict, extra: dict) -> None:
             into[key] = value
 
 
-def run_in(repo: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+def run_in(repo: Path, *args: str, timeout: int = 900, check: bool = True,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a command in `repo` with this interpreter's environment first on PATH."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1"}
+           "PYTHONPATH": str(repo), "PYTHONUNBUFFERED": "1", **(env or {})}
     result = subprocess.run(list(args), cwd=repo, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
@@ -116,7 +120,8 @@ def tiny_run(tiny_mirror) -> dict:
 
 @pytest.fixture(scope="session")
 def reference_run(tmp_path_factory, tiny_run) -> Path:
-    """One uninterrupted `dvc repro` of the tiny configuration, shared by the reliability tests."""
+    """One uninterrupted `dvc repro` of the tiny configuration, shared by the reliability tests.
+    Each stage records the parameters it reads in ../params_trace.txt (tests/test_dvc_yaml.py)."""
     repo = copy_repo(tmp_path_factory.mktemp("reference"), tiny_run)
-    run_in(repo, "dvc", "repro")
+    run_in(repo, "dvc", "repro", env={PARAMS_TRACE_ENV: str(repo.parent / "params_trace.txt")})
     return repo

@@ -1,14 +1,8 @@
-"""The exported generation cap and the model card's front matter."""
+"""The model card's front matter."""
 
 import yaml
 
-from azasr.export import generation_cap, model_card
-
-
-def test_generation_cap_leaves_room_for_the_prompt():
-    assert generation_cap([1000], [1.0]) == 444          # 448 positions minus 4 prompt tokens
-    assert generation_cap([10], [5.0]) == 75             # 2 tokens/s × 30 s × 1.25
-    assert generation_cap([], []) >= 64
+from azasr.export import model_card
 
 
 def test_model_card_front_matter_is_valid_yaml_with_metrics():
