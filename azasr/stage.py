@@ -48,8 +48,9 @@ def experiment_path(params: dict[str, Any], folder: str, suffix: str) -> Path:
     return Path(folder) / f"{params['experiment']['name']}_{suffix}"
 
 
-def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
-    """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback."""
+def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None], *, record: bool = True) -> None:
+    """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback.
+    With `record`, write outputs/stages/<name>.json (wall time, peak memory)."""
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.perf_counter()
@@ -61,7 +62,7 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]
     except KeyboardInterrupt:
         print(f"[{name}] interrupted", file=sys.stderr)
         sys.exit(130)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not record or int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only the first process records the stage
     record = {"stage": name, "wall_s": round(time.perf_counter() - start, 2), **peak_rss_gib(), **extra}
     write_json(STAGE_METRICS_DIR / f"{name}.json", record)
