@@ -19,6 +19,13 @@ SAMPLE_RATE = 16_000
 # samples over all channels (128 MiB of float32).
 MAX_DECODE_SECONDS = 600.0
 MAX_DECODE_SAMPLES = 2**25
+# Bytes per sample of the uncompressed encodings: their size tells how much audio a file holds,
+# so a header that states fewer frames than the file carries (libsndfile believes the header and
+# would silently drop the rest, leaving a full transcript on part of its audio) is caught.
+_PCM_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+              "ULAW": 1, "ALAW": 1}
+# What may follow the samples in a well-formed file (LIST/INFO, cue and similar chunks).
+HEADER_SLACK_BYTES = 8192
 
 
 class AudioError(ValueError):
@@ -31,14 +38,21 @@ class AudioError(ValueError):
         self.detail = detail
 
 
-def decode(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode audio bytes (any format libsndfile reads) to float32 [frames, channels]."""
+def decode(data: bytes, max_seconds: float = MAX_DECODE_SECONDS) -> tuple[np.ndarray, int]:
+    """Decode audio bytes (any format libsndfile reads) to float32 [frames, channels]; audio longer
+    than `max_seconds` is refused as too_long after reading at most one frame more than that."""
     if not data:
         raise AudioError("empty_audio", "zero bytes")
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate, channels = int(f.samplerate), max(int(f.channels), 1)
-            limit = max(min(int(MAX_DECODE_SECONDS * rate), MAX_DECODE_SAMPLES // channels), 0)
+            width = _PCM_BYTES.get(f.subtype)
+            if width and f.frames >= 0 and len(data) > f.frames * channels * width + HEADER_SLACK_BYTES:
+                stated = f.frames * channels * width
+                raise AudioError("header_length_mismatch",
+                                 f"the {f.format} header states {f.frames} frames ({stated} bytes of samples), "
+                                 f"the file holds {len(data)} bytes")
+            limit = max(min(int(min(max_seconds, MAX_DECODE_SECONDS) * rate), MAX_DECODE_SAMPLES // channels), 0)
             # Never more than limit + 1 frames, whatever length the header states (or leaves unknown).
             samples = f.read(frames=limit + 1, dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:  # its str() holds the BytesIO's address: not reproducible
@@ -47,7 +61,7 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
         raise AudioError("undecodable_audio", str(exc)) from None
     if len(samples) > limit:
         raise AudioError("too_long", f"more than {limit} frames at {rate} Hz × {channels} channel(s); "
-                                     f"decoding stops at {MAX_DECODE_SECONDS:.0f} s or {MAX_DECODE_SAMPLES} samples")
+                                     f"decoding stops at {min(max_seconds, MAX_DECODE_SECONDS):g} s or {MAX_DECODE_SAMPLES} samples")
     return samples, rate
 
 
@@ -60,9 +74,9 @@ def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     return mono
 
 
-def load_16k(data: bytes) -> np.ndarray:
+def load_16k(data: bytes, max_seconds: float = MAX_DECODE_SECONDS) -> np.ndarray:
     """Bytes → float32 mono 16 kHz waveform."""
-    samples, rate = decode(data)
+    samples, rate = decode(data, max_seconds)
     return to_mono_16k(samples, rate)
 
 
