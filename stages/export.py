@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from azasr.env import git_commit, package_versions
-from azasr.export import generation_cap, model_card
+from azasr.export import generation_cap, model_card, without_local_paths
 from azasr.io import atomic_dir, read_json, write_json, write_text
 from azasr.model import check_model_dir, copy_model_files
 from azasr.params import mode_name
@@ -46,6 +46,7 @@ def main(params):
                           if (STAGE_METRICS_DIR / f"{s}.json").exists()},
         "generation": {"max_new_tokens": cap, "num_beams": 1, "language": "az", "task": "transcribe"},
     }
+    metadata = without_local_paths(metadata)  # published: no absolute local paths, no credentials
     with atomic_dir(out) as tmp:
         copy_model_files(Path("data/trained"), tmp)
         (tmp / "training_summary.json").unlink(missing_ok=True)
