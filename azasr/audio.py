@@ -55,6 +55,8 @@ def decode(data: bytes, max_seconds: float = MAX_DECODE_SECONDS) -> tuple[np.nda
             limit = max(min(int(min(max_seconds, MAX_DECODE_SECONDS) * rate), MAX_DECODE_SAMPLES // channels), 0)
             # Never more than limit + 1 frames, whatever length the header states (or leaves unknown).
             samples = f.read(frames=limit + 1, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except sf.LibsndfileError as exc:  # its str() holds the BytesIO's address: not reproducible
         raise AudioError("undecodable_audio", exc.error_string) from None
     except (RuntimeError, TypeError, ValueError, MemoryError) as exc:

@@ -263,13 +263,24 @@ def iter_source(source: Source, skip: int = 0) -> Iterator[tuple[int, dict[str, 
             if index + meta.num_rows <= skip:
                 index += meta.num_rows
                 continue
-            per_row = meta.total_byte_size / max(meta.num_rows, 1)
-            batch_rows = int(min(MAX_BATCH_ROWS, max(1, BATCH_BYTES // max(per_row, 1))))
-            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[group], columns=list(REQUIRED_COLUMNS)):
+            for batch in parquet.iter_batches(batch_size=_batch_rows(meta), row_groups=[group],
+                                              columns=list(REQUIRED_COLUMNS)):
                 for row in _rows(batch):
                     if index >= skip:
                         yield index, row
                     index += 1
+
+
+def _batch_rows(meta: pq.RowGroupMetaData) -> int:
+    """Rows per batch so that a batch holds about BATCH_BYTES. A dictionary-encoded audio column
+    repeats its values and its stated size says nothing of what they expand to (16 identical
+    16-MiB blobs are stated as 16 MiB): read it a row at a time."""
+    for i in range(meta.num_columns):
+        column = meta.column(i)
+        if column.path_in_schema == "audio.bytes" and column.has_dictionary_page:
+            return 1
+    per_row = meta.total_byte_size / max(meta.num_rows, 1)
+    return int(min(MAX_BATCH_ROWS, max(1, BATCH_BYTES // max(per_row, 1))))
 
 
 def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:

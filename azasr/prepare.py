@@ -34,7 +34,7 @@ from .stage import code_fingerprint
 # as too_many_tokens, after tokenizing megabytes. Rejected at once instead, and never stored.
 MAX_TEXT_BYTES = 64 << 10
 # Audio bytes handed to the workers at once, and prepared rows held for one shard at most.
-IN_FLIGHT_BYTES = 256 << 20
+IN_FLIGHT_BYTES = 128 << 20
 SHARD_BYTES = 256 << 20
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,12 @@ def run_prepare(
         log.info("resuming after %d prepared rows (%d shards)", done_rows, len(shards.records))
 
     rows = _selected(iter_source(source, skip=next_index), selected)
-    bar = tqdm(total=wanted, initial=done_rows, unit="clip", desc="prepare", mininterval=2)
     buffer: list[dict[str, Any]] = []
     buffered_bytes = 0
     task = _PrepareTask(max_audio_bytes, max_seconds)
-    with _worker_pool(workers) as pool:
+    # The bar closes (ends its line) on an error too, so the stage's error line stands on its own.
+    with tqdm(total=wanted, initial=done_rows, unit="clip", desc="prepare", mininterval=2) as bar, \
+            _worker_pool(workers) as pool:
         while batch := _take(rows, 64 * max(1, workers)):
             for prepared in _map(pool, task, batch):
                 buffer.append(prepared)
@@ -149,9 +150,9 @@ def run_prepare(
                 if len(buffer) == shard_size or buffered_bytes >= SHARD_BYTES:
                     _flush(shards, buffer)
                     buffer, buffered_bytes = [], 0
+            del batch  # before the next one is read: never two batches of audio alive at once
         if buffer:
             _flush(shards, buffer)
-    bar.close()
     shards.finish()
     return {"rows": sum(r["rows"] for r in shards.records), "source_rows": total}
 

@@ -21,9 +21,22 @@ STAGE_METRICS_DIR = Path("outputs/stages")
 
 def peak_rss_gib() -> dict[str, float]:
     """Peak resident memory of this process and of its largest finished child, in GiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    own = _own_peak_kib() / 2**20
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     return {"peak_rss_gib": round(own, 3), "peak_rss_children_gib": round(children, 3)}
+
+
+def _own_peak_kib() -> int:
+    """This process's own peak RSS in KiB: VmHWM where Linux gives it. ru_maxrss is not that: Linux
+    carries the launching process's peak across exec (dvc, or a test that just built a large
+    corpus), so a small stage would report its parent's memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def code_fingerprint() -> str:
