@@ -421,3 +421,75 @@ def test_corpus_too_small_for_every_split_is_refused(repo, tmp_path):
     write(tmp_path / "part.parquet", [good_row(i) for i in range(2)])
     line = one_line_error(stages(repo, tmp_path, "prepare", "validate", "split", check=False), "split")
     assert "give no clip to the" in line and "too small" in line, line
+
+
+# 13.10 ------------------------------------------------------------------------------------------
+
+def test_model_cache_entries_are_hash_checked_locked_and_keyed_by_converter(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azasr import ct2, model
+
+    monkeypatch.setenv("AZASR_CACHE", str(tmp_path))
+    builds = []
+    real_build = model.build_tiny_random
+    monkeypatch.setattr(model, "build_tiny_random", lambda d: builds.append(d) or real_build(d))
+    # Three resolvers at once (each takes its own lock, as separate processes do): one build, one entry.
+    with ThreadPoolExecutor(3) as pool:
+        resolved = list(pool.map(lambda _: model.resolve_model(model.TINY_RANDOM), range(3)))
+    assert len(builds) == 1 and len({(r.path, r.weights_sha256) for r in resolved}) == 1
+    weights = resolved[0].path / "model.safetensors"
+    good = weights.read_bytes()
+    for damaged in (good[: len(good) // 2], good[:-64] + bytes(64)):   # truncated; altered, same size
+        weights.write_bytes(damaged)
+        model._verified.clear()   # as in a new process
+        again = model.resolve_model(model.TINY_RANDOM)
+        assert weights.read_bytes() == good and again.weights_sha256 == resolved[0].weights_sha256
+    assert len(builds) == 3
+
+    keys = []
+
+    def capture(key, expect, build):
+        keys.append(key)
+        raise RuntimeError("key captured")
+
+    monkeypatch.setattr(model, "_cached_build", capture)
+    for version in (ct2.CONVERTER_VERSION, f"{ct2.CONVERTER_VERSION}-next"):
+        monkeypatch.setattr(ct2, "CONVERTER_VERSION", version)
+        with pytest.raises(RuntimeError, match="key captured"):
+            model._converted_base()
+    assert keys[0] != keys[1]
+
+
+# 13.12 ------------------------------------------------------------------------------------------
+
+def test_split_of_a_long_linkage_chain_is_near_linear(tmp_path):
+    """100k clips where clip i shares its audio with clip i+1 (i even) and its transcript with clip
+    i+1 (i odd): one group of 100k, found in one pass, plus 2k ordinary clips."""
+    from azasr.split import SPLITS, run_split
+    from azasr.validate import VALIDATED_SCHEMA
+
+    chain, plain = 100_000, 2_000
+    n = chain + plain
+    idx = np.arange(n)
+    texts = np.where(idx < chain, (idx + 1) // 2, idx + chain).astype(str)
+    audios = np.where(idx < chain, idx // 2, idx + chain).astype(str)
+    table = pa.table({
+        "id": pa.array([f"{i:08d}" for i in range(n)]),
+        "audio": pa.array([{"bytes": b"", "path": None}] * n, VALIDATED_SCHEMA.field("audio").type),
+        "text": pa.array(texts), "duration": pa.array(np.ones(n)), "audio_file": pa.array(audios),
+        "norm_text": pa.array(texts), "audio_sha256": pa.array(audios),
+    }).cast(VALIDATED_SCHEMA)
+    (tmp_path / "validated").mkdir()
+    pq.write_table(table, tmp_path / "validated" / "part-00000.parquet")
+    start = time.perf_counter()
+    # A 100k group leaves no room for a third split in 102k clips; two splits show it is kept whole.
+    ratios = {"train": 0.98, "validation": 0.0, "test": 0.02}
+    info = run_split(str(tmp_path / "validated"), str(tmp_path / "split"), ratios, 42)
+    seconds = time.perf_counter() - start
+    assert seconds < 30, seconds
+    assert sum(info[s]["clips"] for s in SPLITS) == n and info["overlap"] == {"id": 0, "norm_text": 0, "audio_sha256": 0}
+    chain_split = {name for name in SPLITS
+                   if pq.read_table(tmp_path / "split" / f"{name}.parquet", columns=["id"])
+                   .filter(pa.compute.less(pa.compute.field("id"), f"{chain:08d}")).num_rows}
+    assert len(chain_split) == 1   # the whole chain is one group
