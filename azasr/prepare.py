@@ -24,7 +24,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from . import PipelineError
-from .audio import AudioError, encode_flac, load_16k
+from .audio import MAX_DECODE_SECONDS, AudioError, encode_flac, load_16k
 from .data import AUDIO_TYPE, Source, count_rows, iter_source, row_id, source_fingerprint
 from .fingerprint import digest
 from .shards import ShardSet
@@ -53,7 +53,8 @@ PREPARED_SCHEMA = pa.schema(
 )
 
 
-def prepare_row(item: tuple[int, dict[str, Any]], max_audio_bytes: int, max_seconds: float) -> dict[str, Any]:
+def prepare_row(item: tuple[int, dict[str, Any]], max_audio_bytes: int,
+                max_seconds: float = MAX_DECODE_SECONDS) -> dict[str, Any]:
     index, row = item
     audio = row.get("audio") or {}
     data = audio.get("bytes") if isinstance(audio, dict) else None
