@@ -15,14 +15,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .io import read_json, write_json
+from .io import cache_root, read_json, write_json
 
 CACHE_FILE = "content_sha256.json"
 
 
 def _cache_path() -> Path:
-    from .model import cache_root
-
     return cache_root() / CACHE_FILE
 
 

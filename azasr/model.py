@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import PipelineError
-from .io import atomic_dir, write_json
+from .io import atomic_dir, cache_root, write_json
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,6 @@ class ResolvedModel:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AZASR_CACHE") or "~/.cache/azasr").expanduser()
 
 
 def hub_offline() -> bool:
