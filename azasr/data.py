@@ -289,12 +289,12 @@ def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
     durations). Text is decoded here, row by row: a value that is not UTF-8 is named in
     `invalid_utf8` (the row is rejected for it) instead of failing the whole batch."""
     audio = batch.column("audio")
-    audio_bytes = _as_pylist(pc.struct_field(audio, "bytes"), binary=True)
-    paths = (_as_pylist(pc.struct_field(audio, "path"), binary=True)
+    audio_bytes = _as_pylist(pc.struct_field(audio, "bytes"))
+    paths = (_as_pylist(pc.struct_field(audio, "path"))
              if audio.type.get_field_index("path") >= 0 else [None] * len(batch))
     audio_null = audio.is_null().to_pylist()
-    texts = _as_pylist(batch.column("text"), binary=True)
-    files = _as_pylist(batch.column("audio_file"), binary=True)
+    texts = _as_pylist(batch.column("text"))
+    files = _as_pylist(batch.column("audio_file"))
     durations = _durations(batch.column("duration"))
     for i in range(len(batch)):
         invalid = []
@@ -304,13 +304,13 @@ def _rows(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
                "text": text, "duration": durations[i], "audio_file": audio_file, "invalid_utf8": invalid or None}
 
 
-def _as_pylist(array: pa.Array, binary: bool) -> list:
+def _as_pylist(array: pa.Array) -> list:
     """Python values of a string or binary column of any encoding, as bytes (undecoded)."""
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     if pa.types.is_null(array.type):
         return [None] * len(array)
-    return pc.cast(array, pa.large_binary()).to_pylist() if binary else array.to_pylist()
+    return pc.cast(array, pa.large_binary()).to_pylist()
 
 
 def _utf8(value: bytes | None, column: str, invalid: list[str]) -> str | None:

@@ -287,6 +287,11 @@ def test_huge_transcript_is_rejected_quickly_with_a_short_entry(repo, tmp_path):
     rows[2]["audio_file"] = "x" * (1 << 20)              # a 1 MB label, rejected for another reason
     rows[2]["duration"] = 9.0
     write(tmp_path / "part.parquet", rows)
+    from azasr.prepare import prepare_row
+
+    start = time.perf_counter()
+    assert prepare_row((1, rows[1]), 1 << 25)["error"].startswith("text_too_long")
+    assert time.perf_counter() - start < 1.0            # the row alone, as prepare handles it
     start = time.perf_counter()
     stages(repo, tmp_path, "prepare", "validate", "split")
     seconds = time.perf_counter() - start
