@@ -46,6 +46,9 @@ def decode(data: bytes, max_seconds: float = MAX_DECODE_SECONDS) -> tuple[np.nda
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate, channels = int(f.samplerate), max(int(f.channels), 1)
+            if f.format == "FLAC" and f.frames > 0 and (_flac_last_frame_start(data) or 0) >= f.frames:
+                raise AudioError("header_length_mismatch",
+                                 f"the FLAC header states {f.frames} samples, its frames go on past that")
             width = _PCM_BYTES.get(f.subtype)
             if width and f.frames >= 0 and len(data) > f.frames * channels * width + HEADER_SLACK_BYTES:
                 stated = f.frames * channels * width
@@ -65,6 +68,56 @@ def decode(data: bytes, max_seconds: float = MAX_DECODE_SECONDS) -> tuple[np.nda
         raise AudioError("too_long", f"more than {limit} frames at {rate} Hz × {channels} channel(s); "
                                      f"decoding stops at {min(max_seconds, MAX_DECODE_SECONDS):g} s or {MAX_DECODE_SAMPLES} samples")
     return samples, rate
+
+
+def _flac_last_frame_start(data: bytes, search_bytes: int = 1 << 20) -> int | None:
+    """The first sample of the last frame of a FLAC stream, read from that frame's header (found
+    from the end, checked by its CRC-8), or None. libsndfile stops at the total STREAMINFO states,
+    so a header that understates it would silently cut the audio short."""
+    if not data.startswith(b"fLaC") or len(data) < 42:
+        return None
+    block = int.from_bytes(data[8:10], "big")  # STREAMINFO min block size (every block, if fixed)
+    end = len(data)
+    while (pos := max(data.rfind(b"\xff\xf8", 42, end), data.rfind(b"\xff\xf9", 42, end))) >= 0:
+        if len(data) - pos > search_bytes:
+            return None
+        start = _flac_frame_start(data, pos, block)
+        if start is not None:
+            return start
+        end = pos + 1
+    return None
+
+
+def _flac_frame_start(data: bytes, pos: int, block: int) -> int | None:
+    """First sample of the frame whose header starts at `pos`, or None when it is not a valid header."""
+    head = data[pos:pos + 16]
+    if len(head) < 6:
+        return None
+    size_code, rate_code = head[2] >> 4, head[2] & 0xF
+    if size_code == 0 or rate_code == 15 or head[3] >> 4 > 10 or head[3] & 1:
+        return None
+    leading = 8 - ((~head[4]) & 0xFF).bit_length()   # UTF-8-style coded frame or sample number
+    if leading == 1 or leading > 7:
+        return None
+    length = max(leading, 1)
+    number = head[4] & (0x7F >> leading)
+    for byte in head[5:4 + length]:
+        if byte >> 6 != 0b10:
+            return None
+        number = number << 6 | byte & 0x3F
+    end = 4 + length + {6: 1, 7: 2}.get(size_code, 0) + {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if end >= len(head) or _crc8(head[:end]) != head[end]:
+        return None
+    return number if head[1] & 1 else number * block   # variable blocking counts samples, fixed frames
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
 
 
 def to_mono_16k(samples: np.ndarray, rate: int) -> np.ndarray:

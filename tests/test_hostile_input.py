@@ -378,13 +378,19 @@ def test_lying_header_and_conflicting_transcripts(repo, tmp_path):
     wav[at + 4:at + 8] = struct.pack("<I", 16000 * 2)        # the header says 1 s; the file holds 3 s
     rows[2] = {"audio": {"bytes": bytes(wav), "path": "liar.wav"}, "text": sentence(2), "duration": None,
                "audio_file": "liar.wav"}
+    flac = bytearray(encode(speech_like(3.0, seed=51)))
+    streaminfo = int.from_bytes(flac[18:26], "big")          # its last 36 bits: the total samples
+    flac[18:26] = (streaminfo - (streaminfo & (2**36 - 1)) + 16000).to_bytes(8, "big")   # says 1 s of 3 s
+    rows[3] = {"audio": {"bytes": bytes(flac), "path": "liar.flac"}, "text": sentence(3), "duration": None,
+               "audio_file": "liar.flac"}
     rows[7]["audio"] = dict(rows[1]["audio"])                # same audio, another transcript, other shard
     rows[8] = {**rows[1], "audio": dict(rows[1]["audio"])}   # and an exact duplicate of row 1
     write(tmp_path / "part.parquet", rows)
     stages(repo, tmp_path, "prepare", "validate", "split", data={"shard_size": 4})
     accepted, rejected = assert_every_row_once(repo, 24)
     assert {i: r["reason"] for i, r in rejected.items()} == {
-        "00000002": "header_length_mismatch", "00000001": "conflicting_transcripts",
+        "00000002": "header_length_mismatch", "00000003": "header_length_mismatch",
+        "00000001": "conflicting_transcripts",
         "00000007": "conflicting_transcripts", "00000008": "duplicate"}
 
 
