@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 DATA_LICENSE = "cc-by-nc-4.0"
 BASE_LICENSES = {"openai/whisper": "apache-2.0"}  # OpenAI's Whisper weights on the hub are Apache-2.0
+
+
+def without_local_paths(value: Any) -> Any:
+    """`value` (nested dicts, lists, strings) fit to publish: an absolute local path becomes
+    `<local>/<its last part>` (a mirror directory, the model cache, a local base model say nothing
+    to a reader and tell where the author's files live), and credentials in URLs are redacted."""
+    from .hub import redact
+
+    if isinstance(value, dict):
+        return {k: without_local_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_local_paths(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    text = redact(value)
+    if os.path.isabs(text) or text.startswith("~"):
+        return f"<local>/{Path(text).name}"
+    # Paths inside longer text: the home folder and the current directory.
+    for root, label in ((Path.cwd(), "."), (Path.home(), "~")):
+        text = text.replace(str(root), label)
+    return re.sub(r"(?<![\w.<:/*@])/(?:[^\s/'\"]+/)+([^\s/'\"]+)", r"<local>/\1", text)
 
 
 def base_license(base_model: str) -> str:

@@ -35,6 +35,7 @@ HUB_TIMEOUT_S = 3.0  # one API request (huggingface_hub may add one 3-s registry
 MIRROR_PATTERNS = ["*.parquet", "README.md"]
 MIRROR_MANIFEST = "azasr_mirror.json"
 DEFAULT_DATASET = "LocalDoc/azerbaijani_asr"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 FULL_MODEL = "openai/whisper-small"  # presets.full.model.name, named in the ways out
 
 
@@ -55,9 +56,32 @@ class HubUnavailable(PipelineError):
 
 
 def endpoint() -> str:
+    """The hub endpoint as shown in messages and written in files: credentials in HF_ENDPOINT
+    (`https://user:secret@mirror`) redacted. Requests go through huggingface_hub, which reads the
+    real value itself."""
     from huggingface_hub import constants
 
-    return constants.ENDPOINT
+    return redact(constants.ENDPOINT)
+
+
+def token_set() -> bool:
+    """Whether huggingface_hub would send a token (HF_TOKEN, or a `hf auth login` token file)."""
+    from huggingface_hub import get_token
+
+    return bool(get_token())
+
+
+def insecure_endpoint_reason() -> str | None:
+    """Why the endpoint must not be used: plain http:// while a token is set would send the token
+    in clear text to anyone on the path. A loopback endpoint (a stand-in or tunnel on this machine)
+    is exempt: nothing leaves the machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint())
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and token_set():
+        return (f"HF_ENDPOINT {endpoint()} is plain http:// while a hub token is set, and the token would "
+                "travel unencrypted: use an https:// endpoint, or unset HF_TOKEN for an anonymous mirror")
+    return None
 
 
 _TRUE = ("1", "true", "yes", "on")
@@ -215,7 +239,7 @@ def _probe(repo_id: str, repo_type: str, revision: str | None, for_datasets: boo
         reason = redact(reason)
         return HubUnavailable(reason, repo_id=repo_id, endpoint=url, reason=reason, reachable=reachable)
 
-    reason = offline_reason(datasets=for_datasets)
+    reason = offline_reason(datasets=for_datasets) or insecure_endpoint_reason()
     if reason:
         raise fail(reason)
     reason = _tcp_reason(url)

@@ -47,6 +47,12 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cache_root() -> Path:
+    """Where azasr keeps what it can rebuild (converted models, content hashes): outside the
+    repository, never hashed by DVC."""
+    return Path(os.environ.get("AZASR_CACHE") or "~/.cache/azasr").expanduser()
+
+
 def write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

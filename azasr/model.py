@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -27,7 +28,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import PipelineError
-from .io import atomic_dir, write_json
+from .io import atomic_dir, cache_root, write_json
+
+log = logging.getLogger(__name__)
 
 BASE_MODEL = "openai/whisper-base"
 TINY_RANDOM = "tiny-random-whisper"
@@ -74,10 +77,6 @@ class ResolvedModel:
         d = asdict(self)
         d["path"] = str(self.path)
         return d
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AZASR_CACHE") or "~/.cache/azasr").expanduser()
 
 
 def hub_offline() -> bool:
@@ -293,8 +292,9 @@ def weights_sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock so that two stages never build the same cache entry at once."""
+def _locked(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
+    """A lock on one cache entry: shared to check it, exclusive to build it, so that two processes
+    never build the same entry at once and none checks an entry while another swaps it in."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as fh:
         try:
@@ -302,7 +302,7 @@ def _locked(lock_path: Path) -> Iterator[None]:
         except ImportError:  # pragma: no cover - not POSIX: no lock, atomic_dir still protects
             yield
             return
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -326,17 +326,34 @@ def _make_readable(directory: Path) -> None:
             os.chmod(p, 0o666 & ~umask)
 
 
+# Cache entries whose weights were hashed and matched their manifest in this process.
+_verified: set[Path] = set()
+
+
 def _cached_build(key: str, expect: dict[str, Any], build) -> Path:
-    """`cache_root()/models/<key>/`, built by `build(tmp_dir) -> manifest` once, atomically."""
+    """`cache_root()/models/<key>/`, built by `build(tmp_dir) -> manifest` once, atomically.
+
+    An entry is used only when its manifest matches, its files are complete and (once per process)
+    its weights hash to the manifest's `weights_sha256`: a truncated or tampered model.safetensors
+    is rebuilt, never loaded."""
     target = cache_root() / "models" / key
+    lock = target.with_name(f".{key}.lock")
 
     def valid() -> bool:
         m = _read_manifest(target)
-        return all(m.get(k) == v for k, v in expect.items()) and _is_complete(target)
+        if not (all(m.get(k) == v for k, v in expect.items()) and _is_complete(target)):
+            return False
+        if target not in _verified:
+            if weights_sha256(target) != m.get("weights_sha256"):
+                log.warning("%s: weights do not match their recorded sha256 (truncated or altered); rebuilding", target)
+                return False
+            _verified.add(target)
+        return True
 
-    if valid():
-        return target
-    with _locked(target.with_name(f".{key}.lock")):
+    with _locked(lock, shared=True):
+        if valid():
+            return target
+    with _locked(lock):
         if valid():  # built by another process while we waited
             return target
         for stale in target.parent.glob(f".{key}.*.tmp"):  # left by a killed build (we hold the lock)
@@ -347,6 +364,7 @@ def _cached_build(key: str, expect: dict[str, Any], build) -> Path:
             manifest["weights_sha256"] = weights_sha256(tmp)
             write_json(tmp / MANIFEST, manifest)
             _make_readable(tmp)
+        _verified.add(target)
     return target
 
 
@@ -354,9 +372,11 @@ def _converted_base() -> ResolvedModel:
     from . import ct2
 
     pkg = ct2.locate_package()
-    key = ct2.ct2_sha256(pkg)
-    expect = {"name": BASE_MODEL, "source": ct2.SOURCE, "ct2_sha256": key,
+    ct2_sha = ct2.ct2_sha256(pkg)
+    expect = {"name": BASE_MODEL, "source": ct2.SOURCE, "ct2_sha256": ct2_sha,
               "converter_version": ct2.CONVERTER_VERSION}
+    # A new converter writes a new entry beside the old one, never over a model another process reads.
+    key = hashlib.sha256(json.dumps(expect, sort_keys=True).encode()).hexdigest()
 
     def build(tmp: Path) -> dict[str, Any]:
         summary = ct2.convert(tmp, pkg)

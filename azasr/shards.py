@@ -1,9 +1,12 @@
 """A directory of parquet shards that survives a crash.
 
-Each finished shard is written atomically and then recorded in `_progress.json` with the
-fingerprint of the inputs and settings that produced it. A rerun with the same fingerprint keeps
-the recorded shards and resumes after them; any other fingerprint starts the directory afresh.
-DVC declares such directories `persist: true` so it does not delete them before a rerun.
+Each finished shard is written atomically and then recorded in `_progress.json` with its size and
+sha256 and the fingerprint of the inputs and settings that produced it (a digest of their content,
+never of paths or mtimes, so a fresh clone writes the same bytes). A rerun with the same
+fingerprint keeps the longest run of recorded shards that are still intact (present, same size and
+hash) and resumes after it: a missing or truncated middle shard makes the stage redo from there, so
+every row ends up exactly once and no new shard ever takes an existing one's name. Any other
+fingerprint starts the directory afresh. DVC declares such directories `persist: true`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .fingerprint import file_sha256
 from .io import atomic_path, read_json, write_json
 
 PROGRESS = "_progress.json"
@@ -26,12 +30,13 @@ class ShardSet:
         self.fingerprint = fingerprint
         self.records: list[dict[str, Any]] = []
         self.complete = False
-        progress = self.directory / PROGRESS
-        if progress.exists():
-            state = read_json(progress)
-            if state.get("fingerprint") == fingerprint:
-                self.records = [r for r in state["shards"] if (self.directory / r["name"]).exists()]
-                self.complete = bool(state.get("complete")) and len(self.records) == len(state["shards"])
+        state = self._read_state()
+        if state.get("fingerprint") == fingerprint:
+            for record in state.get("shards", []):
+                if not self._intact(record):
+                    break
+                self.records.append(record)
+            self.complete = bool(state.get("complete")) and len(self.records) == len(state["shards"])
         if not self.records:
             shutil.rmtree(self.directory, ignore_errors=True)
         else:
@@ -41,14 +46,38 @@ class ShardSet:
                     stray.unlink() if stray.is_file() else shutil.rmtree(stray)
         self.directory.mkdir(parents=True, exist_ok=True)
 
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            state = read_json(self.directory / PROGRESS)
+        except (OSError, ValueError):  # absent, or not ours: start afresh
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _intact(self, record: dict[str, Any]) -> bool:
+        path = self.directory / record.get("name", "")
+        return (path.is_file() and path.stat().st_size == record.get("bytes")
+                and file_sha256(path) == record.get("sha256"))
+
     @property
     def done_names(self) -> set[str]:
         return {r["name"] for r in self.records}
 
     def write(self, name: str, table: pa.Table, **info: Any) -> None:
-        with atomic_path(self.directory / name) as tmp:
+        target = self.directory / name
+        with atomic_path(target) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-        self.records.append({"name": name, "rows": table.num_rows, **info})
+        self.records.append({"name": name, "rows": table.num_rows, "bytes": target.stat().st_size,
+                             "sha256": file_sha256(target), **info})
+        self._save()
+
+    def rewrite(self, index: int, table: pa.Table, **info: Any) -> None:
+        """Replace finished shard `index` (atomically) and its record, keeping its name."""
+        record = self.records[index]
+        target = self.directory / record["name"]
+        with atomic_path(target) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        self.records[index] = {**record, "rows": table.num_rows, "bytes": target.stat().st_size,
+                               "sha256": file_sha256(target), **info}
         self._save()
 
     def finish(self) -> None:

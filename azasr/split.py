@@ -53,17 +53,31 @@ def _ranks(values: pa.Array) -> np.ndarray:
 def group_of_clips(text_codes: np.ndarray, audio_codes: np.ndarray, text_rank: np.ndarray) -> np.ndarray:
     """Connected components of the graph that links a transcript and an audio whenever one clip
     has both. Each clip gets its component's smallest transcript rank, which does not depend on
-    the order the clips were read in."""
-    label = text_rank.copy()
-    n_audios = int(audio_codes.max()) + 1 if audio_codes.size else 0
-    while True:  # label propagation; groups are tiny, so this settles in a few rounds
-        audio_label = np.full(n_audios, np.iinfo(np.int64).max)
-        np.minimum.at(audio_label, audio_codes, label[text_codes])
-        updated = label.copy()
-        np.minimum.at(updated, text_codes, audio_label[audio_codes])
-        if np.array_equal(updated, label):
-            return label[text_codes]
-        label = updated
+    the order the clips were read in.
+
+    Union-find over transcripts, one pass over the clips: near-linear whatever the linkage (a chain
+    of clips alternately sharing audio and transcript is one pass, not one round per link), and
+    two integer lists of the number of transcripts in memory.
+    """
+    parent = list(range(len(text_rank)))
+
+    def root(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]  # path halving
+            t = parent[t]
+        return t
+
+    first_text_of_audio: dict[int, int] = {}
+    for t, a in zip(text_codes.tolist(), audio_codes.tolist()):
+        other = first_text_of_audio.setdefault(a, t)
+        if other != t:
+            ra, rb = root(t), root(other)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.fromiter((root(t) for t in range(len(parent))), dtype=np.int64, count=len(parent))
+    smallest_rank = np.full(len(parent), np.iinfo(np.int64).max)
+    np.minimum.at(smallest_rank, roots, text_rank)
+    return smallest_rank[roots][text_codes]
 
 
 def split_indices(norm_texts, audio_hashes, ratios: dict[str, float], seed: int) -> np.ndarray:
@@ -121,6 +135,13 @@ def run_split(in_dir: str, out_dir: str, ratios: dict[str, float], seed: int) ->
     keys = pa.concat_tables(pq.read_table(f, columns=["id", "text", "norm_text", "audio_sha256", "duration"])
                             for f in files).combine_chunks()
     split = split_indices(keys["norm_text"], keys["audio_sha256"], ratios, seed)
+    empty = [name for index, name in enumerate(SPLITS) if ratios[name] > 0 and not (split == index).any()]
+    if empty:
+        raise PipelineError(
+            f"{len(split)} validated clip(s) give no clip to the {' and '.join(empty)} split (ratios "
+            f"{ratios}; clips sharing a transcript or an audio stay together): the corpus is too small; "
+            "use more data (data.sample_size) or set the ratio of a split you do not need to 0"
+        )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """What every stage script shares: params, clear errors instead of tracebacks, and a record of
-its wall time and peak memory (outputs/stages/<stage>.json, declared as a DVC metric)."""
+its wall time and peak memory (outputs/stages/<stage>.json, a plain output of the stage)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,22 @@ STAGE_METRICS_DIR = Path("outputs/stages")
 
 def peak_rss_gib() -> dict[str, float]:
     """Peak resident memory of this process and of its largest finished child, in GiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    own = _own_peak_kib() / 2**20
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     return {"peak_rss_gib": round(own, 3), "peak_rss_children_gib": round(children, 3)}
+
+
+def _own_peak_kib() -> int:
+    """This process's own peak RSS in KiB: VmHWM where Linux gives it. ru_maxrss is not that: Linux
+    carries the launching process's peak across exec (dvc, or a test that just built a large
+    corpus), so a small stage would report its parent's memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def code_fingerprint() -> str:
@@ -96,11 +109,13 @@ def _trace_params(name: str, params: dict[str, Any]) -> tuple[dict[str, Any], Ca
     return TrackedParams(params, seen), flush
 
 
-def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None], *, resolved: bool = True) -> None:
+def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None], *,
+              resolved: bool = True, record: bool = True) -> None:
     """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback.
 
     `params` is outputs/params.yaml (the settled values), or params.yaml itself for the stage that
-    writes that file (`resolved=False`)."""
+    writes that file (`resolved=False`). With `record`, write outputs/stages/<name>.json (wall
+    time, peak memory)."""
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.perf_counter()
@@ -115,8 +130,8 @@ def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None]
     except KeyboardInterrupt:
         print(f"[{name}] interrupted", file=sys.stderr)
         sys.exit(130)
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not record or int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only the first process records the stage
-    record = {"stage": name, "wall_s": round(time.perf_counter() - start, 2), **peak_rss_gib(), **extra}
-    write_json(STAGE_METRICS_DIR / f"{name}.json", record)
-    logging.info("done in %.1f s, peak RSS %.2f GiB", record["wall_s"], record["peak_rss_gib"])
+    stats = {"stage": name, "wall_s": round(time.perf_counter() - start, 2), **peak_rss_gib(), **extra}
+    write_json(STAGE_METRICS_DIR / f"{name}.json", stats)
+    logging.info("done in %.1f s, peak RSS %.2f GiB", stats["wall_s"], stats["peak_rss_gib"])

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from . import PipelineError
 from .audio import SAMPLE_RATE
 from .data import AUDIO_TYPE, check_schema, read_parquet_schema
+from .fingerprint import digest, files_sha256
 from .shards import ShardSet, shard_files
 from .stage import code_fingerprint
 from .text import clean_text, normalize_text
@@ -76,6 +78,25 @@ def check_row(row: dict[str, Any], limits: Limits, label_length: int) -> tuple[s
     return None
 
 
+# A report entry stays small whatever the row holds (a 50 MB transcript, a 1 MB file name):
+# labels and details are cut to these many bytes of JSON.
+ENTRY_FIELD_BYTES = 300
+
+
+def rejection(row: dict[str, Any], reason: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"id": row["id"], "audio_file": _bounded(row["audio_file"]), "reason": reason,
+            "detail": _bounded(detail), **extra}
+
+
+def _bounded(text: str | None, limit: int = ENTRY_FIELD_BYTES) -> str | None:
+    if text is None:
+        return None
+    cut = text[:limit]
+    while len(json.dumps(cut, ensure_ascii=False).encode()) > limit:
+        cut = cut[: len(cut) * 3 // 4]
+    return cut if cut == text else cut + "…"
+
+
 def duplicate_key(audio_sha256: str, text: str) -> bytes:
     """16 bytes per accepted clip: the duplicate check stays small at full scale."""
     return hashlib.sha256(f"{audio_sha256}:{text}".encode()).digest()[:16]
@@ -98,7 +119,7 @@ def validate_table(table: pa.Table, limits: Limits, seen: set[bytes]) -> tuple[p
                 verdict = ("duplicate", "same audio and transcript as an earlier row")
             seen.add(key)
         if verdict:
-            rejected.append({"id": row["id"], "audio_file": row["audio_file"], "reason": verdict[0], "detail": verdict[1]})
+            rejected.append(rejection(row, *verdict))
             continue
         row["duration"] = row["num_samples"] / SAMPLE_RATE
         accepted.append(row)
@@ -111,10 +132,9 @@ def run_validate(in_dir: str, out_dir: str, limits: Limits) -> dict[str, Any]:
         raise PipelineError(f"{in_dir} holds no prepared shards; run the prepare stage first")
     for f in files:
         check_schema(read_parquet_schema(f), str(f))
-    fingerprint = hashlib.sha256(
-        json.dumps([[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-                   + [limits.__dict__, code_fingerprint()]).encode()
-    ).hexdigest()
+    # Keyed by the prepared shards' content, the limits and the code: never paths or mtimes.
+    fingerprint = digest([[f.name, sha] for f, sha in zip(files, files_sha256(files))]
+                         + [limits.__dict__, code_fingerprint()])
     shards = ShardSet(out_dir, fingerprint)
     seen: set[bytes] = set()
     for _, table in _accepted_keys(shards):
@@ -125,6 +145,7 @@ def run_validate(in_dir: str, out_dir: str, limits: Limits) -> dict[str, Any]:
         table = pq.read_table(f)
         accepted, rejected = validate_table(table, limits, seen)
         shards.write(f.name, accepted, rows_in=table.num_rows, rejected=rejected)
+    reject_conflicting_transcripts(shards)
     shards.finish()
     return summarize(shards.records, limits)
 
@@ -132,6 +153,38 @@ def run_validate(in_dir: str, out_dir: str, limits: Limits) -> dict[str, Any]:
 def _accepted_keys(shards: ShardSet):
     for record in shards.records:
         yield record["name"], pq.read_table(shards.directory / record["name"], columns=["audio_sha256", "text"])
+
+
+def reject_conflicting_transcripts(shards: ShardSet) -> None:
+    """The same audio under different transcripts: no transcript can be trusted, so every such row
+    is rejected as conflicting_transcripts (they may lie in different shards, so this runs once all
+    shards are validated, on the small key columns). Idempotent across a crash: audio already
+    rejected for a conflict stays in the set, so its partners in not yet rewritten shards follow."""
+    keys = pa.concat_tables(
+        pq.read_table(shards.directory / r["name"], columns=["id", "audio_sha256", "norm_text"])
+        for r in shards.records)
+    counts = keys.group_by("audio_sha256").aggregate([("norm_text", "count_distinct")])
+    conflicting = set(counts.filter(pc.greater(counts["norm_text_count_distinct"], 1))["audio_sha256"].to_pylist())
+    conflicting |= {e["audio_sha256"] for r in shards.records for e in r["rejected"]
+                    if e["reason"] == "conflicting_transcripts"}
+    if not conflicting:
+        return
+    hits = keys.filter(pc.is_in(keys["audio_sha256"], pa.array(sorted(conflicting))))
+    rows_of: dict[str, list[str]] = {}
+    for audio, row_id in zip(hits["audio_sha256"].to_pylist(), hits["id"].to_pylist()):
+        rows_of.setdefault(audio, []).append(row_id)
+    for index, record in enumerate(shards.records):
+        table = pq.read_table(shards.directory / record["name"])
+        drop = pc.is_in(table["audio_sha256"], pa.array(sorted(conflicting)))
+        if not pc.any(drop).as_py():
+            continue
+        entries = [
+            rejection(row, "conflicting_transcripts",
+                      f"the same audio has different transcripts in rows {', '.join(sorted(rows_of[row['audio_sha256']])[:5])}",
+                      audio_sha256=row["audio_sha256"])
+            for row in table.filter(drop).select(["id", "audio_file", "audio_sha256"]).to_pylist()
+        ]
+        shards.rewrite(index, table.filter(pc.invert(drop)), rejected=record["rejected"] + entries)
 
 
 def summarize(records: list[dict[str, Any]], limits: Limits) -> dict[str, Any]:

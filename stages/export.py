@@ -5,7 +5,7 @@ from pathlib import Path
 
 from azasr.env import git_commit, package_versions
 from azasr.decode import TokenBudget
-from azasr.export import model_card
+from azasr.export import model_card, without_local_paths
 from azasr.io import atomic_dir, read_json, write_json, write_text
 from azasr.model import check_model_dir, copy_model_files
 from azasr.params import mode_name
@@ -42,6 +42,7 @@ def main(params):
         "generation": {"max_new_tokens": cap, "token_budget": budget.as_dict(), "num_beams": 1,
                        "language": "az", "task": "transcribe"},
     }
+    metadata = without_local_paths(metadata)  # published: no absolute local paths, no credentials
     with atomic_dir(out) as tmp:
         copy_model_files(Path("data/trained"), tmp)
         (tmp / "training_summary.json").unlink(missing_ok=True)

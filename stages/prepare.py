@@ -20,6 +20,7 @@ def main(params):
         seed=params["seed"],
         shard_size=data["shard_size"],
         max_audio_bytes=data["max_audio_bytes"],
+        max_seconds=params["validate"]["max_duration_s"],   # longer clips are rejected here, never stored
         workers=workers,
     ) | {"source": source.describe()}
 

@@ -336,3 +336,23 @@ def test_card_num_rows_and_redact(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "abcdef123456")
     assert redact("token abcdef123456 and hf_XyZ1234567 via http://u:p@proxy:3128") == \
         "token *** and hf_*** via http://***@proxy:3128"
+
+
+def test_endpoint_credentials_are_redacted_and_plain_http_with_a_token_refused(fake_hub, full_repo, tmp_path):
+    """Credentials in HF_ENDPOINT appear in no output or file (the mirror manifest included); a plain
+    http:// endpoint off this machine is refused while a token is set, before any connection."""
+    password = "pw-SECRETish-9"
+    env = hub_env(tmp_path, HF_ENDPOINT=fake_hub.url.replace("http://", f"http://mirror-user:{password}@"))
+    mirror = tmp_path / "mirror"
+    result, _ = download(tmp_path, env, "--to", str(mirror))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert password not in out and SECRET not in out
+    for f in tmp_path.rglob("*"):
+        assert not f.is_file() or password.encode() not in f.read_bytes(), f
+    assert json.loads((mirror / "azasr_mirror.json").read_text())["endpoint"].startswith("http://***@127.0.0.1:")
+
+    remote = hub_env(tmp_path, HF_ENDPOINT=f"http://mirror-user:{password}@hub.example.invalid")
+    for result, seconds in (download(tmp_path, remote, "--to", str(tmp_path / "m2")), prepare(full_repo, remote)):
+        out = assert_clear_failure(result, seconds, "plain http:// while a hub token is set")
+        assert password not in out and len(out.strip().splitlines()) == 1, out

@@ -45,3 +45,35 @@ def test_repository_params_resolve_in_both_modes():
     assert (full["data"]["source"], full["model"]["name"]) == ("hub", "openai/whisper-small")
     assert (full["train"]["epochs"], full["train"]["learning_rate"], full["train"]["warmup_steps"]) == (3, 1e-5, 500)
     assert (full["train"]["batch_size"], full["train"]["gradient_accumulation_steps"], full["seed"]) == (8, 2, 42)
+
+
+def test_repository_params_pass_the_schema_in_both_modes():
+    from azasr.params import validate
+
+    raw_params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert validate(resolve(raw_params))["train"]["learning_rate"] == 2e-4
+    raw_params["mode"]["sample"] = False
+    assert validate(resolve(raw_params))["train"]["learning_rate"] == 1e-5
+
+
+@pytest.mark.parametrize("where,key,message", [
+    ("train", "learnig_rate", "unknown key train.learnig_rate (did you mean train.learning_rate?); every key is "
+                              "declared in azasr/params.py (class TrainParams): add a new one there"),
+    ("augment", "speed", "unknown key augment; every key is declared in azasr/params.py (class Params)"),
+])
+def test_an_undeclared_key_names_the_schema_to_edit(where, key, message):
+    from azasr.params import validate
+
+    raw_params = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw_params.setdefault(where, {})[key] = 1
+    with pytest.raises(PipelineError) as error:
+        validate(resolve(raw_params))
+    assert message in str(error.value)
+
+
+def test_yaml_loose_numbers_are_coerced():
+    from azasr.params import validate
+
+    raw_params = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw_params["train"]["learning_rate"] = "3e-4"   # YAML 1.1 reads `3e-4` (no dot) as a string
+    assert validate(resolve(raw_params))["train"]["learning_rate"] == 3e-4
