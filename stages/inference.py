@@ -1,5 +1,9 @@
 """Seed stage 13: load the exported model exactly as a user would, with
-`pipeline("automatic-speech-recognition", model=...)`, and transcribe test clips and a WAV file."""
+`pipeline("automatic-speech-recognition", model=...)`, and transcribe test clips and a WAV file.
+
+Each call passes the clip's token budget from the model's own generation config (the rule the
+evaluate stage decodes with, from the audio alone), so these transcripts are what evaluate scored;
+a plain call gets the budget of a full 30-s window, which differs only for runaway hypotheses."""
 
 import time
 
@@ -7,6 +11,7 @@ import soundfile as sf
 
 from azasr.audio import SAMPLE_RATE, load_16k
 from azasr.data import load_split
+from azasr.decode import TokenBudget
 from azasr.io import atomic_path, write_json
 from azasr.metrics import clip_wer
 from azasr.stage import experiment_path, run_stage
@@ -17,6 +22,12 @@ def main(params):
 
     model_dir = experiment_path(params, "artifacts", "final")
     asr = pipeline("automatic-speech-recognition", model=str(model_dir), device=-1)
+    budget = TokenBudget.from_generation_config(asr.model.generation_config)
+
+    def transcribe(waveform) -> str:
+        budgeted = {"max_new_tokens": budget.for_duration(len(waveform) / SAMPLE_RATE)}
+        return asr({"raw": waveform, "sampling_rate": SAMPLE_RATE}, generate_kwargs=budgeted)["text"].strip()
+
     test = load_split("data/split/test.parquet")
     clips = test.select(range(min(params["inference"]["clips"], len(test))))
 
@@ -24,7 +35,7 @@ def main(params):
     for row in clips:
         waveform = load_16k(row["audio"]["bytes"])
         start = time.perf_counter()
-        text = asr({"raw": waveform, "sampling_rate": SAMPLE_RATE})["text"].strip()
+        text = transcribe(waveform)
         elapsed = time.perf_counter() - start
         audio_s, compute_s = audio_s + row["duration"], compute_s + elapsed
         results.append({"id": row["id"], "duration": round(row["duration"], 3), "reference": row["text"],
@@ -41,7 +52,7 @@ def main(params):
     info = sf.info(wav_path)
     start = time.perf_counter()
     audio = load_16k(wav_path.read_bytes())  # soundfile decode, down-mix, soxr resample
-    wav_text = asr({"raw": audio, "sampling_rate": SAMPLE_RATE})["text"].strip()
+    wav_text = transcribe(audio)
     wav_seconds = time.perf_counter() - start
 
     write_json(experiment_path(params, "outputs", "inference_test.json"), {

@@ -27,7 +27,8 @@ def main(params):
 
     timings = {s: read_json(STAGE_METRICS_DIR / f"{s}.json") for s in TIMED}
     validation = read_json(output("validation_results.json"))
-    write_json(output("metrics.json"), headline_metrics(test, validation, timings["train"]))
+    training = read_json("data/trained/training_summary.json")
+    write_json(output("metrics.json"), headline_metrics(test, validation, timings["train"], training))
 
     predictions = pd.read_csv(output("sample_predictions.csv"), keep_default_na=False)
     write_text(output("summary.md"), summary_markdown({
@@ -37,8 +38,7 @@ def main(params):
         "data_source": params["data"]["source"],
         "data_validation": read_json(output("validation.json")),
         "split": read_json(output("split_info.json")),
-        "training": {**read_json("data/trained/training_summary.json"),
-                     "train_runtime_s": timings["train"]["train_runtime_s"]},
+        "training": {**training, "train_runtime_s": timings["train"]["train_runtime_s"]},
         "test": test,
         "validation": validation,
         "inference": read_json(output("inference_test.json")),

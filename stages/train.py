@@ -84,6 +84,7 @@ def main(params):
         "best_validation_wer": trainer.state.best_metric,
         "train_loss": result.metrics.get("train_loss"),
         "world_size": world_size,
+        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
         "token_budget": token_budget.as_dict(),
         "config": config.__dict__,
     }

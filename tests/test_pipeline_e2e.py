@@ -130,7 +130,10 @@ def test_other_modes_presets_rerun_nothing_and_learning_rate_spares_the_zero_sho
     assert set(rerun) == {"params", "environment", "train", "evaluate", "export", "inference", "report"}
 
     # `dvc exp show` lists the values the run used, not `auto`.
-    shown = json.loads(run_in(repo, "dvc", "exp", "show", "--json").stdout)[0]["data"]["params"]
+    workspace = json.loads(run_in(repo, "dvc", "exp", "show", "--json").stdout)[0]["data"]
+    shown = workspace["params"]
     settled = shown["outputs/params.yaml"]["data"]
     assert settled["train"]["learning_rate"] == 1e-3 and settled["model"]["name"] == "tiny-random-whisper"
     assert shown["params.yaml"]["data"]["train"]["learning_rate"] == "auto"
+    headline = workspace["metrics"][f"outputs/{EXPERIMENT}_metrics.json"]["data"]
+    assert headline["train_precision"] == "fp32" and "test_wer" in headline  # CPU training: fp32
