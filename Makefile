@@ -54,8 +54,8 @@ gpu-check:
 	HF_HUB_OFFLINE=1 python -m bench.gpu_check
 
 # What gpu-check needs beyond torch/transformers/accelerate, for a box without network: pinned
-# wheels (soundfile, soxr, pyarrow, cffi) and whisper-small's config, tokenizer and feature
-# extractor (no weights). BUNDLE_PYTHON=3.10 (say) fetches wheels for another interpreter.
+# wheels (soundfile, soxr, cffi), whisper-small's config, tokenizer and feature extractor (no
+# weights) and the embedded corpus as a zip, about 45 MB in all. BUNDLE_PYTHON=3.10 (say) fetches wheels for another interpreter.
 gpu-check-bundle: $(VENV)/.installed
 	tools/gpu_check_bundle.sh
 
