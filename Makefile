@@ -55,7 +55,8 @@ gpu-check:
 
 # What gpu-check needs beyond torch/transformers/accelerate, for a box without network: pinned
 # wheels (soundfile, soxr, cffi), whisper-small's config, tokenizer and feature extractor (no
-# weights) and the embedded corpus as a zip, about 45 MB in all. BUNDLE_PYTHON=3.10 (say) fetches wheels for another interpreter.
+# weights) and the embedded corpus as a zip, about 45 MB in all. BUNDLE_PYTHON=3.10 (say) fetches
+# the wheels for another interpreter.
 gpu-check-bundle: $(VENV)/.installed
 	tools/gpu_check_bundle.sh
 
