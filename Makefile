@@ -6,11 +6,31 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: repro test bench lock clean-venv
+# Which torch build the venv gets: cuda where `nvidia-smi -L` lists a GPU, cpu elsewhere (CI, laptops:
+# nothing of the CUDA build is downloaded there). Override with `make repro TORCH=cpu|cuda`.
+TORCH ?= $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU [0-9]' && echo cuda || echo cpu)
+ifeq ($(TORCH),cuda)
+LOCK := requirements-cuda.lock
+else ifeq ($(TORCH),cpu)
+LOCK := requirements.lock
+else
+$(error TORCH must be cpu or cuda, not '$(TORCH)')
+endif
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+.PHONY: repro test bench lock clean-venv gpu-check gpu-check-bundle
+
+# Switching builds removes the installed torch first: pip counts 2.13.0+cpu as satisfying
+# torch==2.13.0 and would keep the CPU build.
+$(VENV)/.torch-$(TORCH):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	installed=$$($(BIN)/python -m pip show torch 2>/dev/null | sed -n 's/^Version: //p'); \
+	case "$$installed" in ""|*+cpu) build=cpu ;; *) build=cuda ;; esac; \
+	if [ -n "$$installed" ] && [ $$build != $(TORCH) ]; then $(BIN)/python -m pip uninstall --quiet --yes torch; fi
+	rm -f $(VENV)/.torch-*
+	touch $@
+
+$(VENV)/.installed: $(LOCK) pyproject.toml $(VENV)/.torch-$(TORCH)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
@@ -26,6 +46,19 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 python -m bench
+
+# GPU self-check (bench/gpu_check.py): throughput, MFU, memory, decoding RTF -> bench/gpu.json and
+# BENCHMARKS.md. Runs with whatever python is first on PATH (.venv's if there is one), so that an
+# air-gapped CUDA box with torch + transformers + accelerate needs only gpu-check-bundle/ beside it.
+gpu-check:
+	HF_HUB_OFFLINE=1 python -m bench.gpu_check
+
+# What gpu-check needs beyond torch/transformers/accelerate, for a box without network: pinned
+# wheels (soundfile, soxr, cffi), whisper-small's config, tokenizer and feature extractor (no
+# weights) and the embedded corpus as a zip, about 45 MB in all. BUNDLE_PYTHON=3.10 (say) fetches
+# the wheels for another interpreter.
+gpu-check-bundle: $(VENV)/.installed
+	tools/gpu_check_bundle.sh
 
 # Regenerate the hash-pinned lock files from requirements*.txt (needs the package registries).
 lock:

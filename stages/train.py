@@ -3,7 +3,7 @@
 Resumes from the newest checkpoint in data/checkpoints/ when the settings and data are the same
 (a crashed or killed run continues, same data order); keeps the best model by validation WER.
 Under torchrun / accelerate launch it trains on every process (DDP); with train.processes above 1
-and no launcher it starts torchrun itself.
+and no launcher it starts torchrun itself, on one node or (PET_NNODES etc. set) on several.
 """
 
 import os
@@ -17,13 +17,22 @@ TRAINED = "data/trained"
 
 
 def relaunch_if_needed(processes) -> None:
+    """Without a launcher, start torchrun with `processes` per node. One node: --standalone.
+    Several nodes: torchrun's own PET_* environment variables (PET_NNODES, PET_RDZV_BACKEND,
+    PET_RDZV_ENDPOINT, PET_RDZV_ID) say where to meet, so node 0 runs `dvc repro` and the other
+    nodes `python -m stages.train` in the same (shared) work tree with the same variables."""
     import torch
 
+    if "LOCAL_RANK" in os.environ:
+        return  # already under torchrun / accelerate launch
     if processes == "auto":
         processes = torch.cuda.device_count() if torch.cuda.is_available() else 1
-    if int(processes) > 1 and "LOCAL_RANK" not in os.environ:
-        print(f"[train] launching {processes} processes with torchrun", file=sys.stderr, flush=True)
-        os.execvp(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+    nodes = os.environ.get("PET_NNODES", "1")
+    if int(processes) > 1 or nodes != "1":
+        where = ["--standalone"] if nodes == "1" else []
+        each = "" if nodes == "1" else f" on each of {nodes} nodes"
+        print(f"[train] launching {processes} processes with torchrun{each}", file=sys.stderr, flush=True)
+        os.execvp(sys.executable, [sys.executable, "-m", "torch.distributed.run", *where,
                                    f"--nproc_per_node={int(processes)}", "-m", "stages.train"])
 
 
@@ -66,7 +75,9 @@ def main(params):
     run_id = fingerprint(config.__dict__, resolved.weights_sha256, world_size,
                          [split_info[s]["content_sha256"] for s in ("train", "validation")],
                          code_fingerprint())
-    with trainer.args.main_process_first(desc="checkpoint lookup"):
+    # The first process of all goes first (not one per node): with several nodes the work tree is
+    # on a shared filesystem, and only one process may clear stale checkpoints there.
+    with trainer.args.main_process_first(local=False, desc="checkpoint lookup"):
         resume = latest_checkpoint(Path(CHECKPOINTS), run_id)
     if resume and rank0:
         print(f"[train] resuming from {resume}", file=sys.stderr, flush=True)

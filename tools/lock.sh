@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Resolve requirements*.txt to every transitive package, pinned with sha256 hashes, using pip's
-# own resolver (`pip install --dry-run --report`). `make` installs with --require-hashes.
+# own resolver (`pip install --dry-run --report`), and requirements-cuda.lock (tools/lock_cuda.py).
+# `make` installs with --require-hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -34,4 +35,6 @@ report "$tmp/main.json" -r requirements.txt
 to_lock "$tmp/main.json" > requirements.lock
 report "$tmp/test.json" -r requirements.txt -r requirements-test.txt
 to_lock "$tmp/test.json" requirements.lock > requirements-test.lock
+# The CUDA build of torch and its libraries (several GB) are locked from the index's metadata alone.
+"$py" tools/lock_cuda.py
 echo "wrote requirements.lock ($(grep -c '==' requirements.lock) packages), requirements-test.lock ($(grep -c '==' requirements-test.lock))"
