@@ -177,8 +177,12 @@ class TransformersEngine:
 
     def __init__(self, model_dir: Path, device: str = "cpu", precision: str = "auto",
                  budget: TokenBudget | None = None):
+        from transformers.utils import logging as hf_logging
+
         from .model import ResolvedModel, load_model
         from .precision import for_inference, resolve_precision
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars: the transcription's own bar is the one to read
 
         model, self.processor = load_model(ResolvedModel(str(model_dir), Path(model_dir), "local directory", ""))
         self.budget = budget or TokenBudget.from_generation_config(model.generation_config) or fallback_budget()
