@@ -107,7 +107,8 @@ def main() -> None:
     parser.add_argument("--model", help="transformers export (default: artifacts/az_whisper_final, else whisper-base)")
     parser.add_argument("--ct2", help="CTranslate2 int8 export (default: converted here from --model)")
     parser.add_argument("--recordings", type=int, default=2, help="recordings of ≥ 60 s (default 2)")
-    parser.add_argument("--skip", default="", help="comma-separated sides to leave out")
+    parser.add_argument("--skip", default="", help="comma-separated sides to leave out: ours, pipeline-chunked, "
+                                                   "pipeline-sequential, ct2-int8, ct2-float32")
     parser.add_argument("--out", type=Path, default=WORK / "longform.json")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -139,12 +140,13 @@ def main() -> None:
     clip_waves = [w for r in recordings for w in r["clips"]]
     clip_refs = [t for r in recordings for t in r["refs"]]
     clip_audio_s = sum(len(w) for w in clip_waves) / SAMPLE_RATE
-    seconds, decoded = timed(lambda: engine.decode(clip_waves, 8))
-    record("per-clip (ours, fp32)", seconds, [t for t, _ in decoded], clip_refs, clip_audio_s,
-           runaway=sum(r for _, r in decoded))
-    seconds, segs = timed(lambda: [transcribe_wave(engine, r["wave"]) for r in recordings])
-    record("segments (ours, fp32)", seconds, [" ".join(s.text for s in ss) for ss in segs], refs, audio_s,
-           segments=sum(len(ss) for ss in segs), runaway=sum(s.runaway for ss in segs for s in ss))
+    if "ours" not in skip:
+        seconds, decoded = timed(lambda: engine.decode(clip_waves, 8))
+        record("per-clip (ours, fp32)", seconds, [t for t, _ in decoded], clip_refs, clip_audio_s,
+               runaway=sum(r for _, r in decoded))
+        seconds, segs = timed(lambda: [transcribe_wave(engine, r["wave"]) for r in recordings])
+        record("segments (ours, fp32)", seconds, [" ".join(s.text for s in ss) for ss in segs], refs, audio_s,
+               segments=sum(len(ss) for ss in segs), runaway=sum(s.runaway for ss in segs for s in ss))
 
     asr = pipeline("automatic-speech-recognition", model=str(model), device=-1)
     cap = asr.model.generation_config.max_new_tokens
@@ -182,7 +184,8 @@ def main() -> None:
         from azasr.ct2_export import directory_bytes
         results[f"per-clip (faster-whisper {quantization})"]["size_mb"] = round(directory_bytes(path) / 1e6, 1)
     from azasr.ct2_export import directory_bytes
-    results["per-clip (ours, fp32)"]["size_mb"] = round(directory_bytes(model) / 1e6, 1)
+    if "per-clip (ours, fp32)" in results:
+        results["per-clip (ours, fp32)"]["size_mb"] = round(directory_bytes(model) / 1e6, 1)
 
     summary = {"model": what, "clips_from": source, "recordings": len(recordings), "audio_s": round(audio_s, 1),
                "recording_s": [round(len(r["wave"]) / SAMPLE_RATE, 1) for r in recordings], "clips": len(clip_waves),

@@ -24,8 +24,8 @@ def test_artifacts_block_describes_the_models():
 
 
 def test_dvc_artifacts_get_from_a_clone_loads_in_pipeline(reference_run, tmp_path):
-    """The finished tiny run is the registry: a git clone with its dvc.lock committed and its
-    cache as the DVC remote; `dvc artifacts get <clone> az-whisper` fetches the export."""
+    """The finished tiny run is the registry: a git clone with its dvc.lock committed, a version
+    tag, and its cache as the DVC remote; `dvc artifacts get <clone> az-whisper` fetches the export."""
     clone = tmp_path / "registry"
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     subprocess.run(["git", "clone", "-q", str(reference_run), str(clone)], check=True)
@@ -33,6 +33,10 @@ def test_dvc_artifacts_get_from_a_clone_loads_in_pipeline(reference_run, tmp_pat
     run_in(clone, "dvc", "remote", "add", "-d", "store", str(reference_run / ".dvc" / "cache"))
     subprocess.run([*git, "add", "dvc.lock", ".dvc/config"], cwd=clone, check=True)
     subprocess.run([*git, "commit", "-qm", "run"], cwd=clone, check=True)
+    # A registry version is a GTO tag (what `gto register az-whisper` writes); `dvc artifacts get`
+    # without --rev fetches the latest version.
+    subprocess.run([*git, "tag", "-a", "az-whisper@v0.1.0", "-m", "Registering artifact az-whisper version v0.1.0"],
+                   cwd=clone, check=True)
 
     out = tmp_path / "fetched"
     run_in(tmp_path, "dvc", "artifacts", "get", str(clone), "az-whisper", "-o", str(out), timeout=300)
