@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,14 +300,14 @@ def transcribe_files(engine, files: list[Path], batch_size: int = 8, progress: b
             bar.set_description_str(f"file {i}/{len(files)} {path.name}")
             state = durations[path]
             if isinstance(state, AudioReadError):
-                bar.write(f"azasr: skipped {state}")
+                bar.write(f"azasr: skipped {state}", file=sys.stderr)  # tqdm.write defaults to stdout: keep it for transcripts
                 yield state
                 continue
             start = time.perf_counter()
             try:
                 wave = read_16k_mono(path)
             except AudioReadError as exc:
-                bar.write(f"azasr: skipped {exc}")
+                bar.write(f"azasr: skipped {exc}", file=sys.stderr)
                 bar.update(round(state, 1))
                 yield exc
                 continue
