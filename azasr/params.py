@@ -168,6 +168,10 @@ class InferenceParams(Section):
     clips: PositiveInt
 
 
+class CT2ExportParams(Section):
+    quantization: Literal["int8", "int8_float32", "int8_float16", "float16", "bfloat16", "float32"]
+
+
 class Params(Section):
     mode: ModeParams
     experiment: ExperimentParams
@@ -179,6 +183,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     inference: InferenceParams
+    ct2_export: CT2ExportParams
     presets: dict[str, Any]  # checked through the values they give after resolution
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from azasr.env import git_commit, package_versions
 from azasr.decode import TokenBudget
-from azasr.export import model_card, without_local_paths
+from azasr.export import check_card, model_card, without_local_paths
 from azasr.io import atomic_dir, read_json, write_json, write_text
 from azasr.model import check_model_dir, copy_model_files
 from azasr.params import mode_name
@@ -55,7 +55,9 @@ def main(params):
             experiment=params["experiment"]["name"], base_model=metadata["base_model"]["name"],
             test=results["test"], validation=results["validation"], split_info=split_info,
             train_summary=train_summary, mode=metadata["mode"], data_source=metadata["data"]["source"],
+            dataset_id=params["data"]["hub_dataset"],
         ))
+        check_card((tmp / "README.md").read_text(encoding="utf-8"))
         check_model_dir(tmp)
     return {"artifact": str(out), "max_new_tokens": cap}
 

@@ -125,3 +125,23 @@ def reference_run(tmp_path_factory, tiny_run) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("reference"), tiny_run)
     run_in(repo, "dvc", "repro", env={PARAMS_TRACE_ENV: str(repo.parent / "params_trace.txt")})
     return repo
+
+
+@pytest.fixture(scope="session")
+def whisper_base_dir(tmp_path_factory) -> Path:
+    """openai/whisper-base as a save_pretrained directory (rebuilt from its CTranslate2 copy on
+    PyPI, cached in AZASR_CACHE for the session): a real model small enough for a CPU, for the
+    tests that need real transcripts (a tiny random model loops)."""
+    from azasr.model import export_pretrained
+
+    return export_pretrained("openai/whisper-base", tmp_path_factory.mktemp("whisper_base") / "model").path
+
+
+def sample_clips(count: int) -> list[dict]:
+    """The first `count` clips of the embedded corpus: {id, audio (bytes), text, duration}."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(sorted((REPO / "data" / "sample").glob("*.parquet"))[0])
+    rows = table.slice(0, count).to_pylist()
+    return [{"id": r.get("audio_file") or str(i), "audio": r["audio"]["bytes"], "text": r["text"],
+             "duration": r["duration"]} for i, r in enumerate(rows)]

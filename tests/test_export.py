@@ -17,7 +17,7 @@ def test_model_card_front_matter_is_valid_yaml_with_metrics():
     assert front["language"] == ["az"] and front["pipeline_tag"] == "automatic-speech-recognition"
     metrics = front["model-index"][0]["results"][0]["metrics"]
     assert {m["type"]: m["value"] for m in metrics} == {"wer": 36.0, "cer": 7.0}
-    assert "cc-by-nc-4.0" in front["license_details"] and "Sample mode" in card
+    assert front["license"] == "apache-2.0" and "cc-by-nc-4.0" in card and "Sample mode" in card
 
 
 def test_exported_metadata_and_card_carry_no_local_paths(reference_run, tiny_mirror):
