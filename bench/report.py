@@ -34,11 +34,19 @@ def machine() -> dict:
                            text=True).stdout.strip()
     return {
         "cpu": model, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
         "ram_gib": round(int(mem) / 2**20, 1), "os": platform.platform(), "python": platform.python_version(),
         "date": datetime.date.today().isoformat(), "commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "threads": os.environ.get("OMP_NUM_THREADS", "library default"),
         "packages": {p: _version(p) for p in PACKAGES},
     }
+
+
+def cpu_kind(m: dict) -> str:
+    """How the CPU does bf16, which decides the precision `auto` picks and most speed ratios."""
+    if m.get("amx_bf16"):
+        return " (AMX bf16)"
+    return " (AVX-512 BF16, no AMX)" if m.get("avx512_bf16") else " (no native bf16)"
 
 
 def _version(name: str) -> str:
@@ -184,7 +192,7 @@ def markdown(results: dict, notes: str) -> str:
         "by side in one run on the same machine; the machine is shared, so absolute seconds are noisy (the load "
         "average during each benchmark is recorded).",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores{' (AMX bf16)' if m['amx_bf16'] else ''}, {m['ram_gib']} GiB RAM; "
+        f"Machine: {m['cpu']}, {m['cores']} cores{cpu_kind(m)}, {m['ram_gib']} GiB RAM; "
         f"{m['os']}; Python {m['python']}; threads: {m['threads']}. Date {m['date']}, commit {m['commit']}. "
         f"The benchmarks took {_minutes(results)} min in all{' (--quick: tiny sizes, not for comparison)' if results['quick'] else ''}.",
         "",
