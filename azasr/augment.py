@@ -6,7 +6,9 @@ white or speech-shaped (white noise given the clip's own long-term spectrum), ge
 a seeded numpy generator. Each clip's randomness comes from (seed, epoch, clip id) alone, so a run
 resumed mid-epoch augments the remaining clips exactly as the uninterrupted run would, and the
 same clip differs from epoch to epoch. SpecAugment is Whisper's own (config.apply_spec_augment,
-mask_time_prob, mask_feature_prob), applied by the model in training mode only.
+mask_time_prob, mask_feature_prob), applied by the model in training mode only; its masks come from
+numpy's global generator, which the Trainer seeds and stores in every checkpoint, so a resumed run
+draws the same masks.
 
 Evaluation (evaluate.noise_*): a noisy copy of the test split, the same for every run, with noise
 of other colours (pink, brown) from another bit generator (Philox, not the PCG64 of training) at
