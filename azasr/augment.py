@@ -34,19 +34,27 @@ def clip_key(clip_id: str) -> int:
     return int.from_bytes(hashlib.sha256(str(clip_id).encode()).digest()[:8], "little")
 
 
+def _fft_length(n: int) -> int:
+    """The power of two at or above n: numpy's FFT of a clip's own length (often a large prime
+    factor) was 100 ms a clip, of a power of two a few ms."""
+    return 1 << max(n - 1, 1).bit_length()
+
+
 def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise of `n` samples whose power falls as 1/f^exponent (0 white, 1 pink, 2 brown)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n)
-    freqs[0] = freqs[1] if n > 1 else 1.0  # no infinite gain at DC
-    return np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
+    size = _fft_length(n)
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    freqs = np.fft.rfftfreq(size)
+    freqs[0] = freqs[1]  # no infinite gain at DC
+    return np.fft.irfft(spectrum / freqs ** (exponent / 2), size)[:n]
 
 
 def speech_shaped_noise(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Noise with the clip's long-term magnitude spectrum and random phases."""
-    magnitude = np.abs(np.fft.rfft(wave))
+    size = _fft_length(len(wave))
+    magnitude = np.abs(np.fft.rfft(wave, size))
     phase = rng.uniform(0, 2 * np.pi, magnitude.shape)
-    return np.fft.irfft(magnitude * np.exp(1j * phase), len(wave))
+    return np.fft.irfft(magnitude * np.exp(1j * phase), size)[:len(wave)]
 
 
 def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
