@@ -165,7 +165,6 @@ class TrainParams(Section):
     torch_compile: bool
     dataloader_workers: NonNegativeInt | Auto
     processes: PositiveInt | Auto
-    freeze_encoder_layers: NonNegativeInt
     augment: AugmentParams
 
 

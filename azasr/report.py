@@ -143,7 +143,7 @@ from the audio, without an end token): {test['runaway']} of {test['clips']} fine
 - Hyper-parameters: batch {train['config']['batch_size']} clips × {train['config']['gradient_accumulation_steps']} accumulation,
   learning rate {train['config']['learning_rate']}, {train['config']['warmup_steps']} warm-up steps, {train['config']['epochs']} epoch(s),
   packing {'on' if train['config']['pack'] else 'off'}, precision {train['config']['precision']},
-  lowest encoder layers frozen: {train['config'].get('freeze_encoder_layers', 0)}, augmentation {train['config'].get('augment')}.
+  augmentation {train['config'].get('augment')}.
 
 ## Results
 {results}

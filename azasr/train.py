@@ -52,7 +52,6 @@ class TrainConfig:
     torch_compile: bool
     dataloader_workers: int | str     # auto: a few on GPU, none on CPU (the cores do the math)
     augment: dict[str, Any]           # speeds, noise_prob, noise_snr_db, mask_time_prob, mask_feature_prob
-    freeze_encoder_layers: int        # the convolutions, positions and this many lowest encoder layers stay fixed
     seed: int
 
     @classmethod
@@ -126,17 +125,6 @@ def apply_spec_augment(model, augment: dict[str, Any]) -> None:
     model.config.apply_spec_augment = augment["mask_time_prob"] > 0 or augment["mask_feature_prob"] > 0
     model.config.mask_time_prob = augment["mask_time_prob"]
     model.config.mask_feature_prob = augment["mask_feature_prob"]
-
-
-def freeze_lower_encoder(model, layers: int) -> None:
-    """No gradients for the encoder's convolutions, positions and lowest `layers` layers: backward
-    stops above them, saving their share of the encoder's backward pass (the costliest part of a
-    step: 1,500 frames a window against a few dozen label tokens)."""
-    if layers <= 0:
-        return
-    encoder = model.get_encoder()
-    for module in (encoder.conv1, encoder.conv2, encoder.embed_positions, *encoder.layers[:layers]):
-        module.requires_grad_(False)
 
 
 class AsrTrainer(Seq2SeqTrainer):
@@ -328,7 +316,6 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         fp16=precision == "fp16",
     )
     apply_spec_augment(model, config.augment)
-    freeze_lower_encoder(model, config.freeze_encoder_layers)
     augmenter = Augmenter.from_params(config.augment, config.seed, SpeechCollator.window_samples(processor))
     trainer_ref: list = []
     trainer = AsrTrainer(

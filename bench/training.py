@@ -153,7 +153,7 @@ def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool)
                          epochs=1, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant", pack=pack,
                          pack_gap_s=0.2, eval_batch_size=BATCH, evals_per_epoch=1, save_total_limit=1,
                          precision="auto", gradient_checkpointing=False, torch_compile=False,
-                         dataloader_workers="auto", freeze_encoder_layers=0, augment=NO_AUGMENT, seed=SEED)
+                         dataloader_workers="auto", augment=NO_AUGMENT, seed=SEED)
 
     class Gate(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):
