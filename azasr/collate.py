@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, load_16k
+from .augment import Augmenter
 
 
 def pack_windows(samples: list[int], label_tokens: list[int], window: int, gap: int, max_tokens: int) -> list[list[int]]:
@@ -40,20 +41,30 @@ class SpeechCollator:
     """Turns rows of the split parquet (audio bytes + text) into model inputs.
 
     `pack=True` for training; evaluation never packs, since each clip is scored on its own.
+    `augment` (training) changes each clip's waveform before packing, from the clip's id and the
+    row's `epoch` (train.EpochRows adds it), so the randomness never depends on batch order.
     """
 
-    def __init__(self, processor, pack: bool, gap_s: float = 0.2, max_label_tokens: int = 448):
+    def __init__(self, processor, pack: bool, gap_s: float = 0.2, max_label_tokens: int = 448,
+                 augment: Augmenter | None = None):
         self.feature_extractor = processor.feature_extractor
         self.tokenizer = processor.tokenizer
         self.pack = pack
         self.gap = int(gap_s * SAMPLE_RATE)
-        self.window = int(self.feature_extractor.n_samples)
+        self.window = self.window_samples(processor)
         self.max_label_tokens = max_label_tokens
+        self.augment = augment if augment is not None and augment.active else None
         self.decoder_start = self.tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
         self.prompt_tokens = len(self.tokenizer("").input_ids)
 
+    @staticmethod
+    def window_samples(processor) -> int:
+        return int(processor.feature_extractor.n_samples)
+
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         waves = [load_16k(row["audio"]["bytes"]) for row in rows]
+        if self.augment is not None:
+            waves = [self.augment(w, row["id"], row["epoch"]) for w, row in zip(waves, rows)]
         # Whisper was pre-trained on transcripts that start with a space (" Salam"), so its first
         # text token is a space-prefixed one; labels in that form start from what it already knows.
         texts = [" " + row["text"].strip() for row in rows]

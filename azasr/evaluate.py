@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -47,9 +47,11 @@ CPU_ENCODER_BATCH = 2
 
 
 @torch.inference_mode()
-def transcribe(model, processor, dataset, batch_size: int, budget: TokenBudget, desc: str) -> Transcripts:
+def transcribe(model, processor, dataset, batch_size: int, budget: TokenBudget, desc: str,
+               perturb: Callable[[np.ndarray, str], np.ndarray] | None = None) -> Transcripts:
     """Greedy transcripts of a split (`datasets.Dataset` with id, audio, text, duration), on the
     model's device, with its encoder and decoder each in its own dtype (precision.for_inference).
+    `perturb(wave, clip id)` changes each clip before decoding (augment.NoisyCopy: the noisy test).
 
     Reads the memory-mapped split a batch at a time, longest clips first; returns clips in that
     order.
@@ -62,6 +64,8 @@ def transcribe(model, processor, dataset, batch_size: int, budget: TokenBudget, 
     for begin in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch", mininterval=2):
         batch = dataset[begin:begin + batch_size]
         waves = [load_16k(audio["bytes"]) for audio in batch["audio"]]
+        if perturb is not None:
+            waves = [perturb(wave, clip_id) for wave, clip_id in zip(waves, batch["id"])]
         features = processor.feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         features = features.to(device, encoder.conv1.weight.dtype)
         encoded = torch.cat([encoder(features[i:i + encoder_batch]).last_hidden_state
@@ -77,9 +81,11 @@ def transcribe(model, processor, dataset, batch_size: int, budget: TokenBudget, 
 
 
 def decode_splits(resolved, splits: dict[str, Any], batch_size: int, device: str, precision: str,
-                  budget: TokenBudget | None = None) -> dict[str, Transcripts]:
+                  budget: TokenBudget | None = None,
+                  perturb: dict[str, Callable[[np.ndarray, str], np.ndarray]] | None = None) -> dict[str, Transcripts]:
     """Transcripts of each split by one model (a `model.ResolvedModel`), with the token budget its
-    generation config carries (a fine-tuned model's) or `budget` (a base model has none)."""
+    generation config carries (a fine-tuned model's) or `budget` (a base model has none); a split
+    named in `perturb` is decoded through its function (e.g. {"test_noisy": NoisyCopy(...)})."""
     from .model import load_model
     from .precision import for_inference
 
@@ -89,7 +95,8 @@ def decode_splits(resolved, splits: dict[str, Any], batch_size: int, device: str
         raise PipelineError(f"{resolved.source} carries no token budget (generation_config.json "
                             "token_budget); retrain it with this version of the pipeline")
     model = for_inference(model.to(device), precision)
-    return {name: transcribe(model, processor, ds, batch_size, budget, f"{name} ({resolved.source})")
+    perturb = perturb or {}
+    return {name: transcribe(model, processor, ds, batch_size, budget, f"{name} ({resolved.source})", perturb.get(name))
             for name, ds in splits.items()}
 
 

@@ -138,6 +138,14 @@ class ModelParams(Section):
     name: str = Field(min_length=1)
 
 
+class AugmentParams(Section):
+    speeds: list[PositiveFloat] = Field(min_length=1)
+    noise_prob: float = Field(ge=0, le=1)
+    noise_snr_db: tuple[float, float]
+    mask_time_prob: float = Field(ge=0, le=1)
+    mask_feature_prob: float = Field(ge=0, le=1)
+
+
 class TrainParams(Section):
     batch_size: PositiveInt
     gradient_accumulation_steps: PositiveInt
@@ -157,11 +165,14 @@ class TrainParams(Section):
     torch_compile: bool
     dataloader_workers: NonNegativeInt | Auto
     processes: PositiveInt | Auto
+    augment: AugmentParams
 
 
 class EvaluateParams(Section):
     batch_size: PositiveInt
     precision: Literal["auto", "fp32", "bf16", "fp16", "bf16-encoder"]
+    noise_snr_db: tuple[float, float]
+    noise_seed: NonNegativeInt
 
 
 class InferenceParams(Section):

@@ -87,7 +87,9 @@ def headline_metrics(test: dict[str, Any], validation: dict[str, Any], train_sta
     in the results files and the summary."""
     zero = test["zero_shot"]
     return {
-        "test_wer": test["wer"], "test_cer": test["cer"], "validation_wer": validation["wer"],
+        "test_wer": test["wer"], "test_cer": test["cer"],
+        "test_noisy_wer": test["noisy"]["wer"], "test_noisy_cer": test["noisy"]["cer"],
+        "validation_wer": validation["wer"],
         "zero_shot_wer": zero["wer"], "zero_shot_cer": zero["cer"],
         "runaway": test["runaway"] + validation["runaway"], "zero_shot_runaway": zero["runaway"],
         "train_s": train_stage["train_runtime_s"],
@@ -102,11 +104,13 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def summary_markdown(ctx: dict[str, Any]) -> str:
-    test, val, zero = ctx["test"], ctx["validation"], ctx["test"]["zero_shot"]
+    test, val, zero, noisy = ctx["test"], ctx["validation"], ctx["test"]["zero_shot"], ctx["test"]["noisy"]
     split, validation, train = ctx["split"], ctx["data_validation"], ctx["training"]
     results = _table(["model", "split", "WER", "CER", "WER raw", "CER raw"], [
         [f"{ctx['base_model']} (zero-shot)", "test", f"{zero['wer']:.4f}", f"{zero['cer']:.4f}", f"{zero['wer_raw']:.4f}", f"{zero['cer_raw']:.4f}"],
         ["fine-tuned", "test", f"{test['wer']:.4f}", f"{test['cer']:.4f}", f"{test['wer_raw']:.4f}", f"{test['cer_raw']:.4f}"],
+        ["fine-tuned", f"test_noisy ({noisy['snr_db'][0]:g}–{noisy['snr_db'][1]:g} dB SNR, {noisy['noise']})",
+         f"{noisy['wer']:.4f}", f"{noisy['cer']:.4f}", f"{noisy['wer_raw']:.4f}", f"{noisy['cer_raw']:.4f}"],
         ["fine-tuned", "validation", f"{val['wer']:.4f}", f"{val['cer']:.4f}", f"{val['wer_raw']:.4f}", f"{val['cer_raw']:.4f}"],
     ])
     buckets = _table(["duration", "clips", "zero-shot WER", "fine-tuned WER", "fine-tuned CER"], [
@@ -125,7 +129,8 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
 
 **Test WER {test['wer']:.4f}** (normalized; zero-shot {ctx['base_model']}: {zero['wer']:.4f},
 {'a ' + format(100 * reduction, '.1f') + ' % reduction' if reduction is not None else 'no zero-shot score'}).
-Test CER {test['cer']:.4f} (zero-shot {zero['cer']:.4f}). Runaway hypotheses (stopped by the token budget
+Test CER {test['cer']:.4f} (zero-shot {zero['cer']:.4f}). With noise the training never saw (test_noisy,
+{noisy['snr_db'][0]:g}–{noisy['snr_db'][1]:g} dB SNR): WER {noisy['wer']:.4f}, CER {noisy['cer']:.4f}. Runaway hypotheses (stopped by the token budget
 from the audio, without an end token): {test['runaway']} of {test['clips']} fine-tuned, {zero['runaway']} of {zero['clips']} zero-shot.
 
 ## Data
@@ -140,7 +145,8 @@ from the audio, without an end token): {test['runaway']} of {test['clips']} fine
   best validation WER {train['best_validation_wer']} ({train['best_checkpoint'] or 'final step'}).
 - Hyper-parameters: batch {train['config']['batch_size']} clips × {train['config']['gradient_accumulation_steps']} accumulation,
   learning rate {train['config']['learning_rate']}, {train['config']['warmup_steps']} warm-up steps, {train['config']['epochs']} epoch(s),
-  packing {'on' if train['config']['pack'] else 'off'}, precision {train['config']['precision']}.
+  packing {'on' if train['config']['pack'] else 'off'}, precision {train['config']['precision']},
+  augmentation {train['config'].get('augment')}.
 
 ## Results
 {results}

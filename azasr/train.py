@@ -23,6 +23,7 @@ from torch.utils.data import Sampler
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
 from . import PipelineError
+from .augment import Augmenter
 from .collate import SpeechCollator
 from .decode import TokenBudget, greedy_decode
 from .metrics import error_rates
@@ -50,6 +51,7 @@ class TrainConfig:
     gradient_checkpointing: bool
     torch_compile: bool
     dataloader_workers: int | str     # auto: a few on GPU, none on CPU (the cores do the math)
+    augment: dict[str, Any]           # speeds, noise_prob, noise_snr_db, mask_time_prob, mask_feature_prob
     seed: int
 
     @classmethod
@@ -61,8 +63,9 @@ class TrainConfig:
         return cls(**{k: v for k, v in section.items() if k in known}, seed=seed)
 
 
-class SeededLengthGroupedSampler(Sampler[int]):
-    """Shuffled, length-grouped order that depends only on (seed, epoch).
+class SeededLengthGroupedSampler(Sampler[tuple[int, int]]):
+    """Shuffled, length-grouped order that depends only on (seed, epoch); yields (epoch, index),
+    so each row knows its epoch (EpochRows) wherever the collator runs, dataloader workers included.
 
     Clips are shuffled, cut into mega-batches of `group` clips, and each mega-batch is sorted by
     duration and cut into optimizer steps of `step` clips, so the clips of a step have similar
@@ -96,9 +99,32 @@ class SeededLengthGroupedSampler(Sampler[int]):
                 (steps if len(chunk[i:i + self.step]) == self.step else partial).append(chunk[i:i + self.step])
         # Incomplete steps go last, so every full step stays aligned with the micro-batches.
         for i in rng.permutation(len(steps)).tolist():
-            yield from steps[i].tolist()
+            yield from ((self.epoch, j) for j in steps[i].tolist())
         for piece in partial:
-            yield from piece.tolist()
+            yield from ((self.epoch, j) for j in piece.tolist())
+
+
+class EpochRows(torch.utils.data.Dataset):
+    """A split's rows addressed by (epoch, index), each with its epoch added: augmentation draws
+    from (seed, epoch, clip id), so a resumed run augments every remaining clip as before."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        return {**self.dataset[index], "epoch": epoch}
+
+
+def apply_spec_augment(model, augment: dict[str, Any]) -> None:
+    """SpecAugment as Whisper implements it (time and feature masks on the log-mel input, in
+    training mode only)."""
+    model.config.apply_spec_augment = augment["mask_time_prob"] > 0 or augment["mask_feature_prob"] > 0
+    model.config.mask_time_prob = augment["mask_time_prob"]
+    model.config.mask_feature_prob = augment["mask_feature_prob"]
 
 
 class AsrTrainer(Seq2SeqTrainer):
@@ -289,13 +315,15 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         bf16=precision == "bf16",
         fp16=precision == "fp16",
     )
+    apply_spec_augment(model, config.augment)
+    augmenter = Augmenter.from_params(config.augment, config.seed, SpeechCollator.window_samples(processor))
     trainer_ref: list = []
     trainer = AsrTrainer(
         model=model,
         args=args,
-        train_dataset=train_ds,
+        train_dataset=EpochRows(train_ds),
         eval_dataset=eval_ds,
-        data_collator=SpeechCollator(processor, pack=config.pack, gap_s=config.pack_gap_s),
+        data_collator=SpeechCollator(processor, pack=config.pack, gap_s=config.pack_gap_s, augment=augmenter),
         eval_collator=SpeechCollator(processor, pack=False),
         train_durations=train_ds["duration"],
         token_budget=token_budget,

@@ -34,11 +34,19 @@ def machine() -> dict:
                            text=True).stdout.strip()
     return {
         "cpu": model, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
         "ram_gib": round(int(mem) / 2**20, 1), "os": platform.platform(), "python": platform.python_version(),
         "date": datetime.date.today().isoformat(), "commit": commit + (" (with uncommitted changes)" if dirty else ""),
         "threads": os.environ.get("OMP_NUM_THREADS", "library default"),
         "packages": {p: _version(p) for p in PACKAGES},
     }
+
+
+def cpu_kind(m: dict) -> str:
+    """How the CPU does bf16, which decides the precision `auto` picks and most speed ratios."""
+    if m.get("amx_bf16"):
+        return " (AMX bf16)"
+    return " (AVX-512 BF16, no AMX)" if m.get("avx512_bf16") else " (no native bf16)"
 
 
 def _version(name: str) -> str:
@@ -138,6 +146,7 @@ def _decoding_table(d: dict) -> list[str]:
     rows = ["| side | seconds | clips/s | text tokens | WER | CER |", "|---|---|---|---|---|---|"]
     names = {"ours": f"ours: transcribe(), batch {d['batch_size']}, {d['precision_ours']}",
              "ours_bf16": f"ours: transcribe(), batch {d['batch_size']}, bf16",
+             "ours_fp32": f"ours: transcribe(), batch {d['batch_size']}, fp32 (the pipeline's precision)",
              "pipeline": "pipeline(), one call per clip, fp32", "ct2_float32": "ctranslate2 float32",
              "ct2_int8": "ctranslate2 int8"}
     for side, s in d["sides"].items():
@@ -149,12 +158,18 @@ def _decoding_table(d: dict) -> list[str]:
 def details_decoding(r: dict) -> list[str]:
     z = r["zero_shot"]
     rows = [f"Zero-shot {r['model']}, {z['clips']} embedded clips ({z['audio_seconds']} s of audio), greedy, "
-            f"per-batch caps {z['caps']} new tokens for every side.", "", *_decoding_table(z)]
+            f"every side within the same reference-free token budget ({_budget(z)}).", "", *_decoding_table(z)]
     if "fine_tuned" in r:
         t = r["fine_tuned"]
-        rows += ["", f"Fine-tuned (data/trained of the main checkout), the {t['clips']} clips of data/split/test.parquet, "
-                 f"caps {t['caps']}.", "", *_decoding_table(t)]
+        rows += ["", f"Fine-tuned (data/trained of this checkout), the {t['clips']} clips of data/split/test.parquet, "
+                 f"token budget {_budget(t)}; ctranslate2 int8 is the same fine-tuned model converted by "
+                 "ctranslate2's own converter.", "", *_decoding_table(t)]
     return rows
+
+
+def _budget(d: dict) -> str:
+    b = d["token_budget"]
+    return f"{b['tokens_per_second']} tokens/s × duration × {b['margin']} + {b['extra_tokens']}, at most 444"
 
 
 def details_e2e(r: dict) -> list[str]:
@@ -184,7 +199,7 @@ def markdown(results: dict, notes: str) -> str:
         "by side in one run on the same machine; the machine is shared, so absolute seconds are noisy (the load "
         "average during each benchmark is recorded).",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores{' (AMX bf16)' if m['amx_bf16'] else ''}, {m['ram_gib']} GiB RAM; "
+        f"Machine: {m['cpu']}, {m['cores']} cores{cpu_kind(m)}, {m['ram_gib']} GiB RAM; "
         f"{m['os']}; Python {m['python']}; threads: {m['threads']}. Date {m['date']}, commit {m['commit']}. "
         f"The benchmarks took {_minutes(results)} min in all{' (--quick: tiny sizes, not for comparison)' if results['quick'] else ''}.",
         "",

@@ -3,6 +3,7 @@ baseline of the same test clips (the zero_shot stage's output)."""
 
 import pandas as pd
 
+from azasr.augment import NoisyCopy
 from azasr.data import load_split
 from azasr.env import choose_device
 from azasr.evaluate import decode_splits, prediction_rows, score
@@ -17,12 +18,17 @@ def main(params):
     device = choose_device()
     precision = resolve_precision(section["precision"], device, inference=True)
     splits = {name: load_split(f"data/split/{name}.parquet") for name in ("validation", "test")}
-    tuned = decode_splits(resolve_model("data/trained"), splits, section["batch_size"], device, precision)
+    splits["test_noisy"] = splits["test"]
+    noisy = NoisyCopy.from_params(section)
+    tuned = decode_splits(resolve_model("data/trained"), splits, section["batch_size"], device, precision,
+                          perturb={"test_noisy": noisy})
 
     model = {"fine_tuned": "data/trained", "precision": precision}
     write_json(experiment_path(params, "outputs", "validation_results.json"),
                {"split": "validation", **model, **score(tuned["validation"])})
     test_scores = score(tuned["test"])
+    test_scores["noisy"] = {"snr_db": list(noisy.snr_db), "noise": "pink or brown, per clip", "seed": noisy.seed,
+                            **score(tuned["test_noisy"])}
     zero_shot = read_json(experiment_path(params, "outputs", "zero_shot_results.json"))
     write_json(experiment_path(params, "outputs", "test_results.json"), {
         "split": "test", **model, **test_scores,
@@ -35,7 +41,8 @@ def main(params):
     baseline = baseline[["id", "hypothesis", "wer"]].rename(
         columns={"hypothesis": "zero_shot_hypothesis", "wer": "zero_shot_wer"})
     write_csv(experiment_path(params, "outputs", "sample_predictions.csv"), rows.merge(baseline, on="id", how="left"))
-    return {"test_wer": test_scores["wer"], "runaway": test_scores["runaway"]}
+    return {"test_wer": test_scores["wer"], "test_noisy_wer": test_scores["noisy"]["wer"],
+            "runaway": test_scores["runaway"]}
 
 
 if __name__ == "__main__":

@@ -52,10 +52,12 @@ def test_labels_mask_padding_but_keep_eos(processor):
 def test_sampler_is_deterministic_per_epoch_and_groups_lengths():
     durations = np.random.default_rng(0).uniform(0.5, 10, 400).tolist()
     sampler = SeededLengthGroupedSampler(durations, step=16, seed=42, group_steps=4)
-    first = list(sampler)
-    assert sorted(first) == list(range(400)) and first == list(sampler)
+    tagged = list(sampler)
+    assert {epoch for epoch, _ in tagged} == {0}
+    first = [i for _, i in tagged]
+    assert sorted(first) == list(range(400)) and tagged == list(sampler)
     sampler.set_epoch(1)
-    assert list(sampler) != first
+    assert [i for _, i in sampler] != first and {epoch for epoch, _ in sampler} == {1}
     steps = [[durations[i] for i in first[k:k + 16]] for k in range(0, 400, 16)]
     assert all(step == sorted(step, reverse=True) for step in steps[:-1])
     # Steps are shuffled: the epoch does not run from long clips to short ones.
@@ -73,3 +75,17 @@ def test_history_rows_split_train_and_eval():
            {"eval_loss": 1.5, "eval_wer": 0.7, "eval_cer": 0.3, "epoch": 0.5, "step": 1}]
     train, evals = history_rows(log)
     assert train[0]["loss"] == 2.0 and evals[0]["wer"] == 0.7 and evals[0]["validation_loss"] == 1.5
+
+
+def test_augmented_batches_depend_on_epoch_not_on_order(processor):
+    from azasr.augment import Augmenter
+    from azasr.train import EpochRows
+
+    data = [{**row, "id": f"clip-{i}"} for i, row in enumerate(rows([2.0, 3.0, 2.5, 1.0]))]
+    tagged = EpochRows(data)
+    collate = SpeechCollator(processor, pack=True, augment=Augmenter(seed=5, speeds=(0.9, 1.1), noise_prob=1.0))
+    first = collate([tagged[(0, i)] for i in range(4)])["input_features"]
+    assert torch.equal(first, collate([tagged[(0, i)] for i in range(4)])["input_features"])
+    assert not torch.equal(first, collate([tagged[(1, i)] for i in range(4)])["input_features"])
+    plain = SpeechCollator(processor, pack=True)([tagged[(0, i)] for i in range(4)])["input_features"]
+    assert not torch.equal(first, plain)

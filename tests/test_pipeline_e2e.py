@@ -71,6 +71,8 @@ def test_outputs_are_consistent(repo):
     assert split["overlap"] == {"id": 0, "norm_text": 0, "audio_sha256": 0}
     test = json.loads((out / f"{EXPERIMENT}_test_results.json").read_text())
     assert test["clips"] == split["test"]["clips"] and "zero_shot" in test and test["by_duration"]
+    # The noisy copy scores the same clips.
+    assert test["noisy"]["clips"] == test["clips"] and test["noisy"]["decode_seconds"] > 0
     predictions = (out / f"{EXPERIMENT}_sample_predictions.csv").read_text().splitlines()
     assert len(predictions) == split["test"]["clips"] + 1
     history = (out / f"{EXPERIMENT}_training_history.csv").read_text().splitlines()
@@ -80,7 +82,8 @@ def test_outputs_are_consistent(repo):
     files = next(iter(metrics.values()))["data"]
     assert list(files) == [f"outputs/{EXPERIMENT}_metrics.json"]
     headline = files[f"outputs/{EXPERIMENT}_metrics.json"]["data"]
-    assert {"test_wer", "test_cer", "zero_shot_wer", "runaway", "zero_shot_runaway", "train_s"} <= set(headline)
+    assert {"test_wer", "test_cer", "test_noisy_wer", "test_noisy_cer", "zero_shot_wer", "runaway", "zero_shot_runaway",
+            "train_s"} <= set(headline)
     assert len(headline) <= 12
 
 
