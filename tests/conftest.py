@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +73,18 @@ def copy_repo(dest: Path, params: dict | None = None) -> Path:
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
     return dest
+
+
+def assert_up_to_date(repo: Path, *targets: str) -> None:
+    """`dvc status` finds nothing to do but probe the source: the `source` stage always runs (it
+    fingerprints data.source, and an unchanged fingerprint stops the pipeline there)."""
+    status = json.loads(run_in(repo, "dvc", "status", "--json", *targets).stdout or "{}")
+    assert set(status) <= {"source"} and status.get("source", ["always changed"]) == ["always changed"], status
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` ran, from its output, the always-run source probe left out."""
+    return [s for s in re.findall(r"Running stage '([^']+)'", output) if s != "source"]
 
 
 def _merge(into: dict, extra: dict) -> None:
