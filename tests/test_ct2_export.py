@@ -46,10 +46,11 @@ def whisper_base_ct2(whisper_base_dir, tmp_path_factory):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-12-01 on zero-shot whisper-base: WER 1.05 (ours) vs 1.35 (faster-whisper float32); "
-    "first tokens already differ on some clips, so the inputs differ (faster-whisper computes log-mel "
-    "features with its own numpy code): zero-shot outputs on synthetic speech are too fragile for this "
-    "check; to be rerun on the fine-tuned export"))
+    "zero-shot whisper-base on synthetic speech loops and is too fragile for a 0.01 check (measured "
+    "2026-12-01: WER 1.05 ours vs 1.35 faster-whisper; faster-whisper computes its own log-mel "
+    "features, and the first tokens already differ on some clips). On the sample run's fine-tuned "
+    "export the parity holds: test WER 0.3630 (transformers fp32) vs 0.3667 (faster-whisper float32), "
+    "BENCHMARKS.md; no fine-tuned model is cheap enough to build inside the suite"))
 def test_faster_whisper_matches_the_transformers_export(whisper_base_dir, whisper_base_ct2):
     """openai/whisper-base (zero-shot: the tiny random model loops) on 10 embedded clips, greedy,
     no timestamps, language az, the same token budgets: WER within 0.01 at float32."""
