@@ -27,8 +27,8 @@ from . import PipelineError
 
 DEFAULT_PATH = Path("params.yaml")
 # Written by the `params` stage: params.yaml with every `auto` settled and the presets dropped. Every
-# other stage reads this file and declares in dvc.yaml the keys it reads from it, so `dvc exp show`
-# lists the values a run used, and editing the other mode's presets reruns nothing downstream.
+# other stage declares in dvc.yaml the keys it reads from it, so `dvc exp show` lists the values a
+# run used, and editing the other mode's presets reruns nothing downstream.
 RESOLVED_PATH = Path("outputs/params.yaml")
 
 
@@ -41,14 +41,6 @@ def load_params(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path} is not valid YAML: {exc}") from None
     return validate(resolve(raw), path)
-
-
-def load_resolved(path: str | Path = RESOLVED_PATH) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path} not found: run `dvc repro` (its `params` stage writes it)") from None
 
 
 def effective(params: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from . import PipelineError
 from .io import write_json
-from .params import load_params, load_resolved
+from .params import effective, load_params
 
 STAGE_METRICS_DIR = Path("outputs/stages")
 
@@ -110,18 +110,21 @@ def _trace_params(name: str, params: dict[str, Any]) -> tuple[dict[str, Any], Ca
 
 
 def run_stage(name: str, body: Callable[[dict[str, Any]], dict[str, Any] | None], *,
-              resolved: bool = True, record: bool = True) -> None:
+              traced: bool = True, record: bool = True) -> None:
     """Run `body(params)`; PipelineError → one clear line and exit code 2, never a traceback.
 
-    `params` is outputs/params.yaml (the settled values), or params.yaml itself for the stage that
-    writes that file (`resolved=False`). With `record`, write outputs/stages/<name>.json (wall
-    time, peak memory)."""
+    `params` is params.yaml settled (every `auto` from the current mode's preset, the presets
+    dropped): exactly what the `params` stage writes to outputs/params.yaml, the file whose keys
+    dvc.yaml declares for each stage. Settling it here lets a stage also run on its own
+    (`python -m stages.train`). With `record`, write outputs/stages/<name>.json (wall time, peak
+    memory)."""
     logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.perf_counter()
     try:
-        # The stage that settles params.yaml reads all of it, and declares so; the others are traced.
-        params, flush_trace = _trace_params(name, load_resolved()) if resolved else (load_params(), lambda: None)
+        params = effective(load_params())
+        # The stage that writes outputs/params.yaml reads all of it, and declares so; the others are traced.
+        params, flush_trace = _trace_params(name, params) if traced else (params, lambda: None)
         extra = body(params) or {}
         flush_trace()
     except PipelineError as exc:
