@@ -68,3 +68,34 @@ def test_unchanged_source_skips_and_changed_source_reruns(clones):
     assert all(after[s] != before[s] for s in DATA_STAGES)
     validated = pq.read_table(repo / "data" / "validated", columns=["text"])["text"].to_pylist()
     assert "Düzəldilmiş cümlə." in validated
+
+
+@pytest.mark.slow
+def test_corrected_transcripts_under_the_same_ids_train_afresh(reference_run, tiny_mirror, tmp_path):
+    """Checkpoints are reused only for the same content: the reference run's corpus with every
+    transcript corrected under the same ids and audio trains from scratch (its own steps, not a
+    resume from the old run's final checkpoint) and exports another model."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(reference_run, repo, symlinks=True)
+    corrected = tmp_path / "corrected"
+    corrected.mkdir()
+    for shard in sorted(tiny_mirror.glob("*.parquet")):
+        table = pq.read_table(shard)
+        texts = [f"{t.rstrip('.')} düzəliş." for t in table["text"].to_pylist()]
+        pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts)),
+                       corrected / shard.name)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["source"] = str(corrected)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    assert list((repo / "data" / "checkpoints").glob("checkpoint-*")), "the old run's checkpoints are there"
+
+    log = run_in(repo, "dvc", "repro")
+    assert "Running stage 'train'" in log.stdout
+    assert "resuming from" not in log.stderr + log.stdout
+    trained = yaml.safe_load((repo / "data" / "trained" / "training_summary.json").read_text())
+    reference = yaml.safe_load((reference_run / "data" / "trained" / "training_summary.json").read_text())
+    assert trained["global_steps"] == reference["global_steps"] > 0
+    model = "artifacts/az_whisper_final/model.safetensors"
+    assert (repo / model).read_bytes() != (reference_run / model).read_bytes()
