@@ -44,7 +44,9 @@ def test_a_few_steps_of_whisper_base_lower_the_loss_on_their_clips(clips, tmp_pa
                          epochs=5, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant_with_warmup",
                          pack=True, pack_gap_s=0.2, eval_batch_size=CLIPS, evals_per_epoch=1, save_total_limit=1,
                          precision="fp32", gradient_checkpointing=False, torch_compile=False,
-                         dataloader_workers=0, seed=42)
+                         dataloader_workers=0, seed=42,
+                         augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
+                                  "mask_time_prob": 0.0, "mask_feature_prob": 0.0})
     budget = TokenBudget.from_corpus(text_token_counts(clips["text"]), clips["duration"])
     model.config.use_cache = False
     trainer = build_trainer(model, processor, clips, clips.select(range(2)), config,
