@@ -258,23 +258,26 @@ def _grad_scaler(torch, device: str, enabled: bool):
 def decode_compare(directory: Path, rows: list[dict], processor, *, device: str, precision: str,
                    clips: int, max_new_tokens: int | None) -> dict:
     """Real-time factor of the evaluate stage's greedy loop against generate(), same batches
-    (STAGE_EVAL_BATCH clips, longest first), same token caps. A random model rarely says
+    (STAGE_EVAL_BATCH clips, longest first), the same token budget from the audio (each batch at
+    its longest clip's budget, as generate() takes one cap per batch). A random model rarely says
     end-of-text, so both run to the cap: the per-token cost of the longest case."""
     import torch
 
     from azasr.collate import SpeechCollator
-    from azasr.decode import greedy_decode, token_cap
+    from azasr.decode import TokenBudget, greedy_decode
     from azasr.precision import for_inference
 
     model = for_inference(random_model(directory, device).eval(), precision)
     dtype = next(model.get_encoder().parameters()).dtype
     collator = SpeechCollator(processor, pack=False)
+    texts = processor.tokenizer([r["text"] for r in rows], add_special_tokens=False).input_ids
+    budget = TokenBudget.from_corpus([len(ids) for ids in texts], [r["duration"] for r in rows])
     chosen = sorted(rows[:clips], key=lambda r: -r["duration"])
     groups = [chosen[i:i + STAGE_EVAL_BATCH] for i in range(0, len(chosen), STAGE_EVAL_BATCH)]
     prepared = []
     for group in groups:
         batch = collator(group)
-        cap = token_cap(((batch["labels"] != -100).sum(-1) + 1).tolist())
+        cap = max(budget.for_duration(r["duration"]) for r in group)
         prepared.append((batch["input_features"].to(device, dtype), min(cap, max_new_tokens or cap)))
     audio_s = sum(r["duration"] for r in chosen)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -292,7 +295,7 @@ def decode_compare(directory: Path, rows: list[dict], processor, *, device: str,
 
     def greedy(features, cap):
         hidden = model.get_encoder()(features).last_hidden_state
-        return greedy_decode(model, hidden, cap)
+        return greedy_decode(model, hidden, [cap] * len(features)).tokens
 
     def generate(features, cap):
         return model.generate(features, max_new_tokens=cap, num_beams=1, do_sample=False)
