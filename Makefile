@@ -41,8 +41,9 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 repro: $(VENV)/.installed
 	dvc repro
 
+# Two workers: most of the suite is single-threaded (dvc, stage start-up, the tiny random model).
 test: $(VENV)/.installed-test
-	HF_HUB_OFFLINE=1 python -m pytest -q
+	HF_HUB_OFFLINE=1 python -m pytest -q -n 2 --dist loadgroup
 
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 python -m bench

@@ -22,9 +22,21 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on a 2-core machine: one math thread each (stage
+    # subprocesses inherit it), since two workers spinning two OpenMP threads each thrash.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_collection_modifyitems(items):
+    """With `pytest -n N --dist loadgroup` (make test): the tests that share the session's tiny
+    reference run go to one worker, which builds it once; every other module stays on one worker,
+    so its module-scoped fixtures are built once too."""
+    for item in items:
+        group = "reference_run" if "reference_run" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
