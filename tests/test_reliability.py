@@ -83,7 +83,7 @@ def results(repo: Path, name: str) -> dict:
 @pytest.mark.slow
 def test_two_clean_runs_are_identical(reference_run, tiny_run, tmp_path):
     repo = copy_repo(tmp_path, tiny_run)
-    run_in(repo, "dvc", "repro", "evaluate")  # what is compared; export and later only copy or report
+    run_in(repo, "dvc", "repro", "evaluate", "eda")  # what is compared; export and later only copy or report
     assert digests(repo) == digests(reference_run)
     split = results(repo, "split_info")
     assert all(len(split[s]["ids_sha256"]) == 64 for s in ("train", "validation", "test"))
