@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 REPO = Path(__file__).resolve().parents[1]
 
 
+SHARED_FIXTURES = ("reference_run", "taught_whisper_base")  # costly session fixtures, built once
+
+
 def pytest_collection_modifyitems(items):
-    """With `pytest -n N --dist loadgroup` (make test): the tests that share the session's tiny
-    reference run go to one worker, which builds it once; every other module stays on one worker,
-    so its module-scoped fixtures are built once too."""
+    """With `pytest -n N --dist loadgroup` (make test): the tests that share a costly session
+    fixture (SHARED_FIXTURES) go to one worker, which builds it once; every other module stays on
+    one worker, so its module-scoped fixtures are built once too."""
     for item in items:
-        group = "reference_run" if "reference_run" in item.fixturenames else item.module.__name__
+        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
+        group = shared[0] if shared else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -171,3 +176,74 @@ def sample_clips(count: int) -> list[dict]:
     rows = table.slice(0, count).to_pylist()
     return [{"id": r.get("audio_file") or str(i), "audio": r["audio"]["bytes"], "text": r["text"],
              "duration": r["duration"]} for i, r in enumerate(rows)]
+
+
+TAUGHT_CLIPS = 8
+
+
+@dataclass
+class Taught:
+    """whisper-base after a few optimizer steps on a few embedded clips (taught_whisper_base)."""
+    model_dir: Path
+    clips: "datasets.Dataset"   # id, audio, text, duration
+    steps: int
+    loss_before: float
+    loss_after: float
+
+
+@pytest.fixture(scope="session")
+def taught_whisper_base(whisper_base_dir, tmp_path_factory) -> Taught:
+    """The real whisper-base taught 8 short embedded clips (one packed window) for 5 optimizer steps
+    at 2e-4 through the train stage's own trainer, fp32, then saved as the train stage saves its
+    model (token budget from these clips in its generation config). It transcribes those clips
+    without the loops of zero-shot whisper-base: a cheap trained model for the tests that need
+    real transcripts (tests/test_learning.py, the faster-whisper parity test)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from azasr.collate import SpeechCollator
+    from azasr.data import load_split
+    from azasr.decode import TokenBudget
+    from azasr.model import load_model, resolve_model, save_model_dir
+    from azasr.tokens import text_token_counts
+    from azasr.train import TrainConfig, build_trainer
+
+    work = tmp_path_factory.mktemp("taught")
+    table = pq.read_table(sorted((REPO / "data" / "sample").glob("*.parquet"))[0]).replace_schema_metadata(None)
+    table = table.sort_by("duration").slice(100, TAUGHT_CLIPS)  # short clips: one packed window
+    table = table.append_column("id", pa.array([f"clip{i}" for i in range(TAUGHT_CLIPS)]))
+    pq.write_table(table.select(["id", "audio", "text", "duration"]), work / "train.parquet")
+    clips = load_split(work / "train.parquet")
+
+    @torch.no_grad()
+    def mean_loss(model) -> float:
+        model.eval()
+        batch = SpeechCollator(processor, pack=False)(clips.to_list())
+        return float(model(input_features=batch["input_features"], labels=batch["labels"]).loss)
+
+    model, processor = load_model(resolve_model(str(whisper_base_dir)))
+    before = mean_loss(model)
+    config = TrainConfig(batch_size=TAUGHT_CLIPS, gradient_accumulation_steps=1, learning_rate=2e-4, warmup_steps=1,
+                         epochs=5, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant_with_warmup",
+                         pack=True, pack_gap_s=0.2, eval_batch_size=TAUGHT_CLIPS, evals_per_epoch=1,
+                         save_total_limit=1, precision="fp32", gradient_checkpointing=False, torch_compile=False,
+                         dataloader_workers=0, seed=42,
+                         augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
+                                  "mask_time_prob": 0.0, "mask_feature_prob": 0.0})
+    budget = TokenBudget.from_corpus(text_token_counts(clips["text"]), clips["duration"])
+    budget.apply_to(model.generation_config)
+    model.config.use_cache = False
+    trainer = build_trainer(model, processor, clips, clips.select(range(2)), config,
+                            checkpoint_dir=str(work / "checkpoints"), device="cpu", world_size=1,
+                            callbacks=[], token_budget=budget)
+    # Validation passes and checkpoints (tested elsewhere) would only cost time here.
+    trainer.args.eval_strategy = trainer.args.save_strategy = "no"
+    trainer.args.load_best_model_at_end = False
+    trainer.callback_handler.callbacks = [c for c in trainer.callback_handler.callbacks
+                                          if type(c).__name__ != "_EvaluateAtEnd"]
+    trainer.train()
+    after = mean_loss(trainer.model)
+    trainer.model.config.use_cache = True
+    save_model_dir(trainer.model, processor, work / "model")
+    return Taught(work / "model", clips, trainer.state.global_step, before, after)
