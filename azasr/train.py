@@ -47,7 +47,7 @@ class TrainConfig:
     eval_batch_size: int
     evals_per_epoch: int              # validation passes (loss, WER, CER) per epoch
     save_total_limit: int
-    precision: str                    # auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on GPU, fp32 on CPU)
+    precision: str                    # auto | fp32 | bf16 | fp16 (precision.resolve_precision)
     gradient_checkpointing: bool
     torch_compile: bool
     dataloader_workers: int | str     # auto: a few on GPU, none on CPU (the cores do the math)

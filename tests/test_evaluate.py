@@ -126,9 +126,10 @@ def test_transcribe_runs_in_the_models_dtypes(clips, choice, encoder_dtype, deco
 @pytest.mark.parametrize("kind", ["amx", "avx512_bf16"])
 def test_auto_precision_on_cpu(monkeypatch, kind):
     monkeypatch.setattr(precision, "cpu_bf16", lambda: kind)
-    assert precision.resolve_precision("auto", "cpu") == "fp32"                  # training: reproducible
+    assert precision.resolve_precision("auto", "cpu") == "bf16"                  # training: autocast
     assert precision.resolve_precision("auto", "cpu", inference=True) == precision.BF16_ENCODER
     monkeypatch.setattr(precision, "cpu_bf16", lambda: None)
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
     assert precision.resolve_precision("auto", "cpu", inference=True) == "fp32"
     assert precision.resolve_precision("bf16", "cpu") == "bf16"
 

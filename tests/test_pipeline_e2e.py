@@ -11,6 +11,8 @@ import yaml
 
 from conftest import copy_repo, run_in
 
+from azasr.precision import resolve_precision
+
 EXPERIMENT = "e2e"
 TINY = {
     "experiment": {"name": EXPERIMENT},
@@ -142,4 +144,5 @@ def test_other_modes_presets_rerun_nothing_and_learning_rate_spares_the_zero_sho
     assert settled["train"]["learning_rate"] == 1e-3 and settled["model"]["name"] == "tiny-random-whisper"
     assert shown["params.yaml"]["data"]["train"]["learning_rate"] == "auto"
     headline = workspace["metrics"][f"outputs/{EXPERIMENT}_metrics.json"]["data"]
-    assert headline["train_precision"] == "fp32" and "test_wer" in headline  # CPU training: fp32
+    # CPU training: bf16 autocast where the CPU computes bf16 natively, else fp32.
+    assert headline["train_precision"] == resolve_precision("auto", "cpu") and "test_wer" in headline
