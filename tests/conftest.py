@@ -31,19 +31,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 REPO = Path(__file__).resolve().parents[1]
 
 
-SHARED_FIXTURES = ("reference_run", "taught_whisper_base")  # costly session fixtures, built once
-
-
-def pytest_collection_modifyitems(items):
-    """With `pytest -n N --dist loadgroup` (make test): the tests that share a costly session
-    fixture (SHARED_FIXTURES) go to one worker, which builds it once; every other module stays on
-    one worker, so its module-scoped fixtures are built once too."""
-    for item in items:
-        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
-        group = shared[0] if shared else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def isolated_caches(tmp_path_factory):
     """Model and dataset caches in a temporary directory, so tests see neither the developer's

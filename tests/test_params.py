@@ -39,7 +39,7 @@ def test_repository_params_resolve_in_both_modes():
     raw_params = yaml.safe_load((REPO / "params.yaml").read_text())
     sample = resolve(raw_params)
     assert sample["mode"]["sample"] is True
-    assert (sample["data"]["source"], sample["model"]["name"], sample["train"]["epochs"]) == ("data/sample", "openai/whisper-base", 1)
+    assert (sample["data"]["source"], sample["model"]["name"], sample["train"]["epochs"]) == ("data/sample", "openai/whisper-base", 2)
     raw_params["mode"]["sample"] = False
     full = resolve(raw_params)
     assert (full["data"]["source"], full["model"]["name"]) == ("hub", "openai/whisper-small")

@@ -33,14 +33,14 @@ def digests(repo: Path) -> dict[str, str]:
 
 
 def kill_during(repo: Path, stage: str, ready, rng: random.Random, max_delay: float = 0.5,
-                poll_s: float = 0.05) -> bool:
+                poll_s: float = 0.05, args: tuple[str, ...] = ()) -> bool:
     """Start `dvc repro`; once `stage` runs and `ready(repo)` holds, wait a random moment and
     kill -9 the whole process group. Returns False if the run finished before the kill."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONUNBUFFERED": "1"}
     log = repo / f"kill-{stage}.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(["dvc", "repro", *args], cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         deadline = time.time() + 600
         while not (f"Running stage '{stage}'" in log.read_text() and ready(repo)):
@@ -58,15 +58,24 @@ def has(pattern):
     return lambda repo: any(repo.glob(pattern))
 
 
+def prepare_in_progress(repo: Path) -> bool:
+    """prepare has recorded at least one finished shard and is not done."""
+    try:
+        state = json.loads((repo / "data/prepared/_progress.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(state["shards"]) and not state["complete"]
+
+
 def kill_mid_prepare(repo: Path, rng: random.Random, tries: int = 5) -> bool:
-    """Kill prepare once its first shard is written and before its last: the tiny corpus is
-    prepared in well under a second, so a kill that came too late is tried again from scratch."""
-    progress = repo / "data/prepared/_progress.json"
+    """Kill prepare between its first recorded shard and its last: the tiny corpus is prepared in
+    well under a second, so a kill that came too late is tried again with prepare's outputs
+    removed (and without DVC's run cache, which would restore them instead of running)."""
     for _ in range(tries):
-        if not kill_during(repo, "prepare", has("data/prepared/part-00000.parquet"), rng, max_delay=0.0,
-                           poll_s=0.002):
+        if not kill_during(repo, "prepare", prepare_in_progress, rng, max_delay=0.0, poll_s=0.002,
+                           args=("--no-run-cache",)):
             return False
-        if progress.exists() and not json.loads(progress.read_text())["complete"]:
+        if prepare_in_progress(repo):
             return True
         shutil.rmtree(repo / "data/prepared")
     return False
