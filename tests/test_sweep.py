@@ -75,7 +75,7 @@ def test_full_mode_by_exp_run_and_a_queued_sweep_ranked_by_test_wer(reference_ru
     run_in(repo, "dvc", "exp", "run", "--queue", "-S", "mode.sample=false", "-S", "train.epochs=1",
            "-S", "train.evals_per_epoch=1",
            "-S", f"train.learning_rate={','.join(LEARNING_RATES)}")
-    run_in(repo, "dvc", "queue", "start", "-j", "1")
+    run_in(repo, "dvc", "queue", "start", "-j", str(len(LEARNING_RATES)))
     status = wait_for_queue(repo)
     assert status.count("Success") == len(LEARNING_RATES), status + run_in(repo, "dvc", "queue", "logs",
                                                                           "--all", check=False).stdout
