@@ -32,6 +32,14 @@ def set_key(params: dict, dotted: str, value: str) -> None:
     section[last] = yaml.safe_load(value)
 
 
+def settled_params(overrides: list[str]) -> dict:
+    """outputs/params.yaml (what `dvc repro` settled) with `-S key=value` overrides applied."""
+    params = yaml.safe_load((REPO / "outputs" / "params.yaml").read_text())
+    for item in overrides:
+        set_key(params, *item.split("=", 1))
+    return params
+
+
 def train(params: dict, checkpoint_dir: str) -> tuple[str, float]:
     from azasr.data import load_split
     from azasr.decode import TokenBudget
@@ -70,9 +78,7 @@ def main() -> None:
     from azasr.model import resolve_model
     from azasr.precision import cpu_bf16, resolve_precision
 
-    params = yaml.safe_load((REPO / "outputs" / "params.yaml").read_text())
-    for item in args.overrides:
-        set_key(params, *item.split("=", 1))
+    params = settled_params(args.overrides)
     row: dict = {"name": args.name, "overrides": args.overrides, "cpu_bf16": cpu_bf16(),
                  "load_before_train": os.getloadavg()}
     if args.model:

@@ -26,10 +26,8 @@ import json
 import os
 import time
 
-import yaml
-
 from .common import REPO, WORK, fresh_dir, load_avg, log
-from .quality import set_key
+from .quality import settled_params
 
 OUT = WORK / "time_to_quality.json"
 
@@ -101,9 +99,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from azasr.precision import cpu_bf16
 
-    params = yaml.safe_load((REPO / "outputs" / "params.yaml").read_text())
-    for item in args.overrides:
-        set_key(params, *item.split("=", 1))
+    params = settled_params(args.overrides)
     result: dict = {"target_validation_wer": args.target, "every_steps": args.every, "overrides": args.overrides,
                     "model": params["model"]["name"], "cpu_bf16": cpu_bf16(), "load_avg_before": load_avg()}
     for pack in (True, False):
