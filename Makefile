@@ -43,9 +43,11 @@ repro: $(VENV)/.installed
 
 # Two workers: most of the suite is single-threaded (dvc, stage start-up, the tiny random model).
 # Whole files to a worker, so module fixtures are built once (xdist 3.8's xdist_group marks have
-# no effect under pytest 9, which keeps node ids where xdist no longer writes its group suffix).
+# no effect under pytest 9, which keeps node ids where xdist no longer writes its group suffix), in
+# collection order (--no-loadscope-reorder): tests/conftest.py puts the files that need the shared
+# reference run last, while the controller builds it in the background.
 test: $(VENV)/.installed-test
-	HF_HUB_OFFLINE=1 python -m pytest -q -n 2 --dist loadfile --durations=15
+	HF_HUB_OFFLINE=1 python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 python -m bench

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,14 +32,40 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 REPO = Path(__file__).resolve().parents[1]
 
 
+def session_root(base_temp: Path) -> Path:
+    """The directory the whole test session shares: pytest's base temp directory, or under
+    pytest-xdist its parent (each worker's base temp is a child of the controller's)."""
+    return base_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else base_temp
+
+
+def cache_env(root: Path) -> dict[str, str]:
+    return {"AZASR_CACHE": str(root / "caches" / "azasr"), "HF_DATASETS_CACHE": str(root / "caches" / "datasets")}
+
+
+def built_once(root: Path, name: str, build) -> Path:
+    """`build(directory)` once per test session, by whichever process asks first (an xdist worker,
+    or the controller's head start: pytest_sessionstart); the others wait for it and reuse it. A
+    build that failed is tried again by the next to ask, which then reports the failure itself."""
+    from filelock import FileLock
+
+    out = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (out / ".built").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            build(out)
+            (out / ".built").touch()
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_caches(tmp_path_factory):
-    """Model and dataset caches in a temporary directory, so tests see neither the developer's
-    caches nor leave anything behind; the converted whisper-base is built once per session."""
-    root = tmp_path_factory.mktemp("caches")
-    os.environ["AZASR_CACHE"] = str(root / "azasr")
-    os.environ["HF_DATASETS_CACHE"] = str(root / "datasets")
-    yield root
+    """Model and dataset caches in the session's temporary directory, so tests see neither the
+    developer's caches nor leave anything behind; shared by the xdist workers (the model cache
+    locks its entries), so the converted whisper-base is built once per session."""
+    root = session_root(tmp_path_factory.getbasetemp())
+    os.environ.update(cache_env(root))
+    yield root / "caches"
 
 
 def tone(seconds: float, rate: int = 16_000, freq: float = 440.0, channels: int = 1, amplitude: float = 0.3) -> np.ndarray:
@@ -123,26 +150,89 @@ TINY_RUN = {
 }
 
 
-@pytest.fixture(scope="session")
-def tiny_mirror(tmp_path_factory) -> Path:
+def shared_tiny_mirror(root: Path) -> Path:
     from synthetic_corpus import write_mirror
 
-    return write_mirror(tmp_path_factory.mktemp("mirror"), clips=96, shard_rows=40, seed=5)
+    return built_once(root, "mirror", lambda out: write_mirror(out, clips=96, shard_rows=40, seed=5))
+
+
+def with_source(mirror: Path) -> dict:
+    """TINY_RUN with data.source pointing at the generated mirror."""
+    return {**TINY_RUN, "data": {**TINY_RUN["data"], "source": str(mirror)}}
+
+
+def shared_reference_run(root: Path) -> Path:
+    """One uninterrupted `dvc repro` of TINY_RUN on the tiny mirror, in <root>/reference/repo. Each
+    stage records the parameters it reads in <root>/reference/params_trace.txt (tests/test_dvc_yaml.py)."""
+    run = with_source(shared_tiny_mirror(root))
+
+    def build(out: Path) -> None:
+        repo = copy_repo(out / "repo", run)
+        run_in(repo, "dvc", "repro", env={PARAMS_TRACE_ENV: str(out / "params_trace.txt")})
+
+    return built_once(root, "reference", build) / "repo"
+
+
+def copy_of_reference(reference: Path, dest: Path, processes: int) -> Path:
+    """The reference run (data, DVC cache, dvc.lock) set to train in `processes` processes without
+    gradient accumulation, and with one validation pass per epoch instead of three: evaluation
+    does not touch the training losses the distributed tests compare with the reference's."""
+    shutil.copytree(reference, dest, symlinks=True)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["train"].update(gradient_accumulation_steps=1, processes=processes, evals_per_epoch=1)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_mirror(tmp_path_factory) -> Path:
+    return shared_tiny_mirror(session_root(tmp_path_factory.getbasetemp()))
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_mirror) -> dict:
-    """TINY_RUN with data.source pointing at the generated mirror."""
-    return {**TINY_RUN, "data": {**TINY_RUN["data"], "source": str(tiny_mirror)}}
+    return with_source(tiny_mirror)
 
 
 @pytest.fixture(scope="session")
-def reference_run(tmp_path_factory, tiny_run) -> Path:
-    """One uninterrupted `dvc repro` of the tiny configuration, shared by the reliability tests.
-    Each stage records the parameters it reads in ../params_trace.txt (tests/test_dvc_yaml.py)."""
-    repo = copy_repo(tmp_path_factory.mktemp("reference"), tiny_run)
-    run_in(repo, "dvc", "repro", env={PARAMS_TRACE_ENV: str(repo.parent / "params_trace.txt")})
-    return repo
+def reference_run(tmp_path_factory) -> Path:
+    """The tiny configuration's one uninterrupted run, shared by every test that compares against
+    it or starts from it (they copy it; none changes it). Under xdist the controller starts it
+    before the workers need it (pytest_sessionstart) and the test files that use it run last."""
+    return shared_reference_run(session_root(tmp_path_factory.getbasetemp()))
+
+
+REFERENCE_LOG = "reference-head-start.log"
+
+
+def pytest_sessionstart(session):
+    """Under xdist, the controller builds the reference run in the background while the workers
+    run the tests that do not need it: one build for the session instead of one per worker."""
+    config = session.config
+    if not getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        return
+    root = config._tmp_path_factory.getbasetemp()
+    env = {**os.environ, **cache_env(root), "OMP_NUM_THREADS": "1"}
+    with open(root / REFERENCE_LOG, "w") as log:
+        config.reference_head_start = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from pathlib import Path; import conftest; "
+             "conftest.shared_reference_run(Path(sys.argv[1]))", str(root)],
+            cwd=Path(__file__).parent, env={**env, "PYTHONPATH": str(Path(__file__).parent)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def pytest_sessionfinish(session):
+    head_start = getattr(session.config, "reference_head_start", None)
+    if head_start is not None and head_start.poll() is None:
+        os.killpg(head_start.pid, signal.SIGKILL)
+        head_start.wait()
+
+
+def pytest_collection_modifyitems(items):
+    """Test files that use the reference run last (a stable sort: the same order on every worker;
+    whole files, as `--dist loadfile` hands out files), so the head start is done before they begin."""
+    late = {item.path for item in items if "reference_run" in item.fixturenames}
+    items.sort(key=lambda item: item.path in late)
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +274,16 @@ def taught_whisper_base(whisper_base_dir, tmp_path_factory) -> Taught:
     at 2e-4 through the train stage's own trainer, fp32, then saved as the train stage saves its
     model (token budget from these clips in its generation config). It transcribes those clips
     without the loops of zero-shot whisper-base: a cheap trained model for the tests that need
-    real transcripts (tests/test_learning.py, the faster-whisper parity test)."""
+    real transcripts (tests/test_learning.py, the faster-whisper parity test). Built once per session."""
+    from azasr.data import load_split
+
+    out = built_once(session_root(tmp_path_factory.getbasetemp()), "taught",
+                     lambda work: _teach_whisper_base(whisper_base_dir, work))
+    losses = json.loads((out / "taught.json").read_text())
+    return Taught(out / "model", load_split(out / "train.parquet"), **losses)
+
+
+def _teach_whisper_base(whisper_base_dir: Path, work: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
     import torch
@@ -196,7 +295,6 @@ def taught_whisper_base(whisper_base_dir, tmp_path_factory) -> Taught:
     from azasr.tokens import text_token_counts
     from azasr.train import TrainConfig, build_trainer
 
-    work = tmp_path_factory.mktemp("taught")
     table = pq.read_table(sorted((REPO / "data" / "sample").glob("*.parquet"))[0]).replace_schema_metadata(None)
     table = table.sort_by("duration").slice(100, TAUGHT_CLIPS)  # short clips: one packed window
     table = table.append_column("id", pa.array([f"clip{i}" for i in range(TAUGHT_CLIPS)]))
@@ -233,4 +331,5 @@ def taught_whisper_base(whisper_base_dir, tmp_path_factory) -> Taught:
     after = mean_loss(trainer.model)
     trainer.model.config.use_cache = True
     save_model_dir(trainer.model, processor, work / "model")
-    return Taught(work / "model", clips, trainer.state.global_step, before, after)
+    (work / "taught.json").write_text(json.dumps({"steps": trainer.state.global_step, "loss_before": before,
+                                                  "loss_after": after}))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_repo, run_in
+from conftest import copy_of_reference, run_in
 
 HISTORY = "outputs/az_whisper_training_history.csv"
 
@@ -17,10 +17,9 @@ def losses(repo: Path) -> pd.Series:
 
 
 @pytest.mark.slow
-def test_two_ddp_processes_match_a_single_process(reference_run, tiny_run, tmp_path):
+def test_two_ddp_processes_match_a_single_process(reference_run, tmp_path):
     # 2 processes × 4 clips × 1 accumulation = 1 process × 4 clips × 2 accumulation: same batches.
-    repo = copy_repo(tmp_path, {**tiny_run, "train": {**tiny_run["train"], "gradient_accumulation_steps": 1,
-                                                      "processes": 2}})
+    repo = copy_of_reference(reference_run, tmp_path / "repo", processes=2)
     result = run_in(repo, "dvc", "repro", "train", timeout=900)
     assert "launching 2 processes with torchrun" in result.stderr
     assert (repo / "data" / "trained" / "model.safetensors").is_file()

@@ -6,7 +6,6 @@ for one node), and DVC then finds the stage up to date."""
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,9 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import run_in
+from conftest import copy_of_reference, run_in
 
 HISTORY = "outputs/az_whisper_training_history.csv"
 
@@ -31,20 +29,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def work_tree(reference: Path, dest: Path) -> Path:
-    """The reference run (data, cache, dvc.lock) with 1 process per node and no gradient
-    accumulation, so 2 nodes x 4 clips make the reference's 1 x 4 x 2 step. One validation pass
-    per epoch instead of three: evaluation does not touch the training losses compared here."""
-    shutil.copytree(reference, dest, symlinks=True)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["train"].update(gradient_accumulation_steps=1, processes=1, evals_per_epoch=1)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
-    return dest
-
-
 @pytest.mark.slow
 def test_two_nodes_with_c10d_rendezvous_match_a_single_process(reference_run, tmp_path):
-    repo = work_tree(reference_run, tmp_path / "shared")
+    # 1 process per node, no gradient accumulation: 2 nodes x 4 clips make the reference's 1 x 4 x 2 step.
+    repo = copy_of_reference(reference_run, tmp_path / "shared", processes=1)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(repo),
            # What an operator exports on every node (see the README's multi-node runbook).
