@@ -61,6 +61,15 @@ def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", output)
 
 
+def pipeline_stages(repo: Path) -> list[str]:
+    """Every stage dvc.yaml declares, in its order (`dvc stage list`)."""
+    return run_in(repo, "dvc", "stage", "list", "--name-only").stdout.split()
+
+
+# Runs on every `dvc repro`: it fingerprints data.source, and an unchanged fingerprint stops there.
+ALWAYS_RUNS = "source"
+
+
 def stage_records(repo: Path) -> dict[str, dict]:
     """outputs/stages/<stage>.json of a repository copy (wall_s, peak_rss_gib, peak_rss_children_gib, …)."""
     return {p.stem: json.loads(p.read_text()) for p in sorted((repo / "outputs" / "stages").glob("*.json"))}

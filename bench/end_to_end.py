@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from .common import WORK, dvc, fresh_repo, goal, log, module_main, stage_records
-from .dvc_overhead import ALL_STAGES, TINY
+from .common import WORK, dvc, fresh_repo, goal, log, module_main, pipeline_stages, stage_records
+from .dvc_overhead import TINY
 
 GOAL_S, GOAL_GIB = 8 * 60, 8.0
 
@@ -21,11 +21,11 @@ def run(quick: bool) -> dict:
     repo = fresh_repo(WORK / "e2e" / "repo", params)
     log("e2e: dvc repro, sample mode" + (" (tiny quick config)" if quick else "") + " …")
     wall, ran, _ = dvc(repo, "repro", "--no-run-cache", timeout=3600)
-    if ran != ALL_STAGES:
+    if sorted(ran) != sorted(pipeline_stages(repo)):
         raise RuntimeError(f"dvc repro ran {ran}, expected every stage")
     records = stage_records(repo)
     stages = {s: {"wall_s": records[s]["wall_s"], "peak_rss_gib": records[s]["peak_rss_gib"],
-                  "peak_rss_children_gib": records[s]["peak_rss_children_gib"]} for s in ALL_STAGES}
+                  "peak_rss_children_gib": records[s]["peak_rss_children_gib"]} for s in ran if s in records}
     test = json.loads((repo / "outputs" / "az_whisper_test_results.json").read_text())
     split = json.loads((repo / "outputs" / "az_whisper_split_info.json").read_text())
     peak_stage = max(stages, key=lambda s: max(stages[s]["peak_rss_gib"], stages[s]["peak_rss_children_gib"]))
