@@ -150,11 +150,12 @@ class TrainParams(Section):
     pack: bool
     pack_gap_s: NonNegativeFloat
     eval_batch_size: PositiveInt
-    evals_per_epoch: PositiveInt | Auto
+    evals_per_epoch: NonNegativeInt | Auto
     save_total_limit: PositiveInt
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     gradient_checkpointing: bool
     torch_compile: bool
+    freeze_encoder: bool
     dataloader_workers: NonNegativeInt | Auto
     processes: PositiveInt | Auto
     augment: AugmentParams

@@ -45,11 +45,12 @@ class TrainConfig:
     pack: bool                        # pack short clips into shared 30-s windows
     pack_gap_s: float
     eval_batch_size: int
-    evals_per_epoch: int              # validation passes (loss, WER, CER) per epoch
+    evals_per_epoch: int              # validation passes (loss, WER, CER) per epoch; 0: one, after the last step
     save_total_limit: int
     precision: str                    # auto | fp32 | bf16 | fp16 (precision.resolve_precision)
     gradient_checkpointing: bool
     torch_compile: bool
+    freeze_encoder: bool              # train the decoder only (the encoder runs forward, no gradients)
     dataloader_workers: int | str     # auto: a few on GPU, none on CPU (the cores do the math)
     augment: dict[str, Any]           # speeds, noise_prob, noise_snr_db, mask_time_prob, mask_feature_prob
     seed: int
@@ -274,7 +275,10 @@ def history_rows(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[di
 def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, checkpoint_dir: str,
                   device: str, world_size: int, callbacks: list, token_budget: TokenBudget) -> AsrTrainer:
     steps = steps_per_epoch(len(train_ds), config, world_size)
-    eval_steps = max(1, math.ceil(steps / max(1, config.evals_per_epoch)))
+    # With no validation pass before the end there is no checkpoint to choose: the trainer then
+    # still saves once per epoch (resuming), evaluates after the last step and keeps its weights.
+    choose_best = config.evals_per_epoch > 0
+    eval_steps = max(1, math.ceil(steps / config.evals_per_epoch)) if choose_best else None
     precision = resolve_precision(config.precision, device)
     workers = config.dataloader_workers
     if workers == "auto":
@@ -291,12 +295,12 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         max_grad_norm=config.max_grad_norm,
         lr_scheduler_type=config.lr_scheduler,
         logging_steps=1,
-        eval_strategy="steps",
+        eval_strategy="steps" if choose_best else "no",
         eval_steps=eval_steps,
         save_strategy="steps",
-        save_steps=eval_steps,
+        save_steps=eval_steps or steps,
         save_total_limit=config.save_total_limit,
-        load_best_model_at_end=True,
+        load_best_model_at_end=choose_best,
         metric_for_best_model="wer",
         greater_is_better=False,
         predict_with_generate=True,
@@ -315,6 +319,8 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
         bf16=precision == "bf16",
         fp16=precision == "fp16",
     )
+    if config.freeze_encoder:
+        model.freeze_encoder()
     apply_spec_augment(model, config.augment)
     augmenter = Augmenter.from_params(config.augment, config.seed, SpeechCollator.window_samples(processor))
     trainer_ref: list = []

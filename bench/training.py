@@ -152,7 +152,7 @@ def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool)
     config = TrainConfig(batch_size=BATCH, gradient_accumulation_steps=1, learning_rate=LR, warmup_steps=0,
                          epochs=1, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant", pack=pack,
                          pack_gap_s=0.2, eval_batch_size=BATCH, evals_per_epoch=1, save_total_limit=1,
-                         precision="auto", gradient_checkpointing=False, torch_compile=False,
+                         precision="auto", gradient_checkpointing=False, torch_compile=False, freeze_encoder=False,
                          dataloader_workers="auto", augment=NO_AUGMENT, seed=SEED)
 
     class Gate(TrainerCallback):

@@ -312,7 +312,7 @@ def _teach_whisper_base(whisper_base_dir: Path, work: Path) -> None:
     config = TrainConfig(batch_size=TAUGHT_CLIPS, gradient_accumulation_steps=1, learning_rate=2e-4, warmup_steps=1,
                          epochs=5, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant_with_warmup",
                          pack=True, pack_gap_s=0.2, eval_batch_size=TAUGHT_CLIPS, evals_per_epoch=1,
-                         save_total_limit=1, precision="fp32", gradient_checkpointing=False, torch_compile=False,
+                         save_total_limit=1, precision="fp32", gradient_checkpointing=False, torch_compile=False, freeze_encoder=False,
                          dataloader_workers=0, seed=42,
                          augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
                                   "mask_time_prob": 0.0, "mask_feature_prob": 0.0})

@@ -89,3 +89,37 @@ def test_augmented_batches_depend_on_epoch_not_on_order(processor):
     assert not torch.equal(first, collate([tagged[(1, i)] for i in range(4)])["input_features"])
     plain = SpeechCollator(processor, pack=True)([tagged[(0, i)] for i in range(4)])["input_features"]
     assert not torch.equal(first, plain)
+
+
+def test_validation_only_at_the_end_keeps_epoch_checkpoints_and_frozen_encoder(tmp_path):
+    """evals_per_epoch 0: one validation pass, after the last step, with a checkpoint per epoch
+    still written for resuming; freeze_encoder: the encoder's weights do not move, the decoder's do."""
+    import datasets
+
+    from azasr.decode import TokenBudget
+    from azasr.train import TrainConfig, build_trainer
+
+    model, processor = load_model(resolve_model("tiny-random-whisper"))
+    model.config.use_cache = False
+    clips = datasets.Dataset.from_list([{**row, "id": f"clip{i}", "duration": 1.0}
+                                        for i, row in enumerate(rows([1.0] * 8))])
+    config = TrainConfig(batch_size=2, gradient_accumulation_steps=2, learning_rate=1e-3, warmup_steps=0, epochs=2,
+                         weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="linear", pack=True, pack_gap_s=0.2,
+                         eval_batch_size=4, evals_per_epoch=0, save_total_limit=5, precision="fp32",
+                         gradient_checkpointing=False, torch_compile=False, freeze_encoder=True,
+                         dataloader_workers=0, seed=42,
+                         augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
+                                  "mask_time_prob": 0.0, "mask_feature_prob": 0.0})
+    encoder_before = {k: v.clone() for k, v in model.model.encoder.state_dict().items()}
+    decoder_before = {k: v.clone() for k, v in model.model.decoder.state_dict().items()}
+    trainer = build_trainer(model, processor, clips, clips.select(range(2)), config,
+                            checkpoint_dir=str(tmp_path), device="cpu", world_size=1, callbacks=[],
+                            token_budget=TokenBudget.from_corpus([5] * 8, [1.0] * 8))
+    trainer.train()
+
+    _, evals = history_rows(trainer.state.log_history)
+    assert [e["step"] for e in evals] == [4]
+    assert trainer.state.best_metric == evals[0]["wer"]
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert all(torch.equal(encoder_before[k], v) for k, v in trainer.model.model.encoder.state_dict().items())
+    assert not all(torch.equal(decoder_before[k], v) for k, v in trainer.model.model.decoder.state_dict().items())
