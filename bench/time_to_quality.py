@@ -4,9 +4,10 @@ pipeline's recipe against the stock recipe, on the same model, data, schedule an
 ours:      the train stage's trainer (azasr.train.build_trainer) with the sample-mode settings of
            outputs/params.yaml: clips packed into shared 30-s windows.
 reference: the same trainer, settings and clip order with packing off: one clip per padded 30-s
-           window, as the Hugging Face seq2seq recipe (run_speech_recognition_seq2seq.py) feeds
-           Whisper. Same optimizer, learning-rate schedule, precision and decoding, so the ratio
-           is what packing gives, measured where it matters: at equal quality.
+           window in micro-batches of 8, two per step (the seed's 8 x 2), as the Hugging Face
+           seq2seq recipe (run_speech_recognition_seq2seq.py) feeds Whisper. Same clips per step,
+           optimizer, learning-rate schedule, precision and decoding, so the ratio is what
+           packing gives, measured where it matters: at equal quality.
 
 Both score the whole validation split (greedy, the reference-free token budget) every few
 optimizer steps; the clock counts training only (wall time minus the validation passes), and a
@@ -30,6 +31,7 @@ from .common import REPO, WORK, fresh_dir, load_avg, log
 from .quality import settled_params
 
 OUT = WORK / "time_to_quality.json"
+RECIPE_BATCH, CLIPS_PER_STEP = 8, 16  # the seed's per-device batch and clips per optimizer step
 
 
 def run_side(params: dict, pack: bool, target: float, every: int) -> dict:
@@ -43,7 +45,11 @@ def run_side(params: dict, pack: bool, target: float, every: int) -> dict:
 
     train_ds = load_split("data/split/train.parquet")
     validation = load_split("data/split/validation.parquet").sort("duration")
-    config = TrainConfig.from_params({**params["train"], "pack": pack}, params["seed"])
+    recipe = {} if pack else {"batch_size": RECIPE_BATCH, "gradient_accumulation_steps": CLIPS_PER_STEP // RECIPE_BATCH}
+    config = TrainConfig.from_params({**params["train"], "pack": pack, **recipe}, params["seed"])
+    if config.batch_size * config.gradient_accumulation_steps != CLIPS_PER_STEP:
+        raise SystemExit(f"ours takes {config.batch_size * config.gradient_accumulation_steps} clips a step, "
+                         f"the reference {CLIPS_PER_STEP}: the two schedules would differ")
     steps = steps_per_epoch(len(train_ds), config, 1)
     config = dataclasses.replace(config, evals_per_epoch=max(1, steps // every))
     model, processor = load_model(resolve_model(params["model"]["name"]))
