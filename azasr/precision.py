@@ -15,10 +15,11 @@ def resolve_precision(precision: str, device: str, *, inference: bool = False) -
     missing); on a CPU that computes in bf16 natively (AMX tiles, or AVX-512 BF16 as on AMD Zen 4),
     bf16 autocast for training and bf16-encoder for inference; fp32 on other CPUs.
 
-    bf16 training on such a CPU is deterministic run to run (two runs of the sample config's
-    first steps gave bit-identical weights on the AMX machine) and 1.47x faster than fp32 (8
-    optimizer steps of whisper-base: 21.5 s against 31.6 s), so sample mode trains two epochs in
-    the time one took in fp32. Results differ between the two CPU kinds, as fp32 ones already
+    bf16 training on such a CPU is 1.47x faster than fp32 (8 optimizer steps of whisper-base:
+    21.5 s against 31.6 s on the AMX machine), so sample mode trains two epochs in the time one
+    took in fp32. It is not always bit-identical run to run: of three sample runs on the AMX
+    machine two had identical validation histories, the third drifted from step 23 on (test WER
+    0.274 against 0.282); fp32 runs, which the determinism tests use, were identical every time. Results differ between the two CPU kinds, as fp32 ones already
     could (other kernels); `train.precision: fp32` gives the slower, portable choice. For decoding on a CPU with AMX the
     encoder, most of the work, runs 3.5x faster in bf16 (0.11 s against 0.38 s a 30-s window of
     whisper-base on 2 cores), while the decoder stays fp32: in bf16 its greedy choices moved the

@@ -280,6 +280,9 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
     choose_best = config.evals_per_epoch > 0
     eval_steps = max(1, math.ceil(steps / config.evals_per_epoch)) if choose_best else None
     precision = resolve_precision(config.precision, device)
+    if config.precision == "auto" and device == "cpu" and precision == "fp32":
+        log.info("precision auto: fp32, as this CPU has no native bf16 (AMX or AVX-512 BF16); sample mode's "
+                 "training takes about 600 s on 2 such cores, against 270 s in bf16 on 2 with AMX")
     workers = config.dataloader_workers
     if workers == "auto":
         workers = 4 if device == "cuda" else 0
