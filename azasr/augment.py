@@ -25,6 +25,10 @@ import soxr
 
 from .audio import SAMPLE_RATE
 
+# train.augment with every augmentation off (what params.yaml ships).
+NO_AUGMENT = {"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0], "mask_time_prob": 0.0,
+              "mask_feature_prob": 0.0}
+
 # Spectral exponents: power ∝ 1/f^exponent.
 TEST_COLOURS = {"pink": 1.0, "brown": 2.0}
 

@@ -19,8 +19,9 @@ def resolve_precision(precision: str, device: str, *, inference: bool = False) -
     21.5 s against 31.6 s on the AMX machine), so sample mode trains two epochs in the time one
     took in fp32. It is not always bit-identical run to run: of three sample runs on the AMX
     machine two had identical validation histories, the third drifted from step 23 on (test WER
-    0.274 against 0.282); fp32 runs, which the determinism tests use, were identical every time. Results differ between the two CPU kinds, as fp32 ones already
-    could (other kernels); `train.precision: fp32` gives the slower, portable choice. For decoding on a CPU with AMX the
+    0.274 against 0.282); fp32 runs, which the determinism tests use, were identical every time.
+    Results differ between the two CPU kinds, as fp32 ones already could (other kernels);
+    `train.precision: fp32` gives the slower, portable choice. For decoding on a CPU with AMX the
     encoder, most of the work, runs 3.5x faster in bf16 (0.11 s against 0.38 s a 30-s window of
     whisper-base on 2 cores), while the decoder stays fp32: in bf16 its greedy choices moved the
     sample run's validation WER from 0.393 to 0.418, with the encoder alone in bf16 to 0.396 (test

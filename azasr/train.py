@@ -13,7 +13,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -281,8 +281,8 @@ def build_trainer(model, processor, train_ds, eval_ds, config: TrainConfig, *, c
     eval_steps = max(1, math.ceil(steps / config.evals_per_epoch)) if choose_best else None
     precision = resolve_precision(config.precision, device)
     if config.precision == "auto" and device == "cpu" and precision == "fp32":
-        log.info("precision auto: fp32, as this CPU has no native bf16 (AMX or AVX-512 BF16); sample mode's "
-                 "training takes about 600 s on 2 such cores, against 270 s in bf16 on 2 with AMX")
+        log.info("precision auto: fp32, as this CPU has no native bf16 (AMX or AVX-512 BF16); training takes "
+                 "about twice as long as on one that has it (BENCHMARKS.md)")
     workers = config.dataloader_workers
     if workers == "auto":
         workers = 4 if device == "cuda" else 0

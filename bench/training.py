@@ -35,9 +35,6 @@ MODEL = "openai/whisper-base"
 TRAIN_CLIPS, HELDOUT_CLIPS = 96, 32
 BATCH, LR, SEED = 8, 1e-5, 42
 SIDES = ("reference", "ours_unpacked", "ours")  # the order of each round of steps
-# Throughput and held-out loss compare the recipes on the same audio: no augmentation on our side.
-NO_AUGMENT = {"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0], "mask_time_prob": 0.0,
-              "mask_feature_prob": 0.0}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,6 +141,7 @@ class Turns:
 def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool) -> dict:
     from transformers import TrainerCallback
 
+    from azasr.augment import NO_AUGMENT
     from azasr.precision import resolve_precision
     from azasr.decode import TokenBudget
     from azasr.tokens import text_token_counts
@@ -153,7 +151,7 @@ def train_ours(model, processor, train_ds, work: Path, turns: Turns, pack: bool)
                          epochs=1, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant", pack=pack,
                          pack_gap_s=0.2, eval_batch_size=BATCH, evals_per_epoch=1, save_total_limit=1,
                          precision="auto", gradient_checkpointing=False, torch_compile=False, freeze_encoder=False,
-                         dataloader_workers="auto", augment=NO_AUGMENT, seed=SEED)
+                         dataloader_workers="auto", augment=NO_AUGMENT, seed=SEED)  # same audio on both sides
 
     class Gate(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):

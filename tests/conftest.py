@@ -288,6 +288,7 @@ def _teach_whisper_base(whisper_base_dir: Path, work: Path) -> None:
     import pyarrow.parquet as pq
     import torch
 
+    from azasr.augment import NO_AUGMENT
     from azasr.collate import SpeechCollator
     from azasr.data import load_split
     from azasr.decode import TokenBudget
@@ -313,9 +314,7 @@ def _teach_whisper_base(whisper_base_dir: Path, work: Path) -> None:
                          epochs=5, weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="constant_with_warmup",
                          pack=True, pack_gap_s=0.2, eval_batch_size=TAUGHT_CLIPS, evals_per_epoch=1,
                          save_total_limit=1, precision="fp32", gradient_checkpointing=False, torch_compile=False, freeze_encoder=False,
-                         dataloader_workers=0, seed=42,
-                         augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
-                                  "mask_time_prob": 0.0, "mask_feature_prob": 0.0})
+                         dataloader_workers=0, seed=42, augment=NO_AUGMENT)
     budget = TokenBudget.from_corpus(text_token_counts(clips["text"]), clips["duration"])
     budget.apply_to(model.generation_config)
     model.config.use_cache = False

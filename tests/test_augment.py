@@ -1,9 +1,11 @@
 """Training augmentation and the noisy test copy: reproducible per (seed, epoch, clip), SNRs in range."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from azasr.augment import Augmenter, NoisyCopy, change_speed, coloured_noise, mix_at_snr
+from azasr.augment import NO_AUGMENT, Augmenter, NoisyCopy, change_speed, coloured_noise, mix_at_snr
 from azasr.audio import SAMPLE_RATE
 
 ALL_ON = dict(speeds=(0.9, 1.0, 1.1), noise_prob=1.0, snr_db=(10.0, 30.0))
@@ -83,3 +85,11 @@ def test_noisy_test_copy_is_fixed_differs_from_clean_and_stays_in_range():
     assert all(9.9 < s < 20.1 for s in snrs)
     # Other noise than training's: the same clip never gets the training draw.
     assert not np.allclose(copy, Augmenter(seed=7, noise_prob=1.0, snr_db=(10.0, 20.0))(wave, "test-1", 0))
+
+
+def test_no_augment_is_what_params_ships():
+    """NO_AUGMENT (the tests' and benchmarks' 'augmentation off') is params.yaml's train.augment."""
+    import yaml
+
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    assert yaml.safe_load(params.read_text(encoding="utf-8"))["train"]["augment"] == NO_AUGMENT

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from azasr.augment import NO_AUGMENT
 from azasr.collate import SpeechCollator, pack_windows
 from azasr.metrics import error_rates
 from azasr.model import load_model, resolve_model
@@ -107,9 +108,7 @@ def test_validation_only_at_the_end_keeps_epoch_checkpoints_and_frozen_encoder(t
                          weight_decay=0.0, max_grad_norm=1.0, lr_scheduler="linear", pack=True, pack_gap_s=0.2,
                          eval_batch_size=4, evals_per_epoch=0, save_total_limit=5, precision="fp32",
                          gradient_checkpointing=False, torch_compile=False, freeze_encoder=True,
-                         dataloader_workers=0, seed=42,
-                         augment={"speeds": [1.0], "noise_prob": 0.0, "noise_snr_db": [10.0, 30.0],
-                                  "mask_time_prob": 0.0, "mask_feature_prob": 0.0})
+                         dataloader_workers=0, seed=42, augment=NO_AUGMENT)
     encoder_before = {k: v.clone() for k, v in model.model.encoder.state_dict().items()}
     decoder_before = {k: v.clone() for k, v in model.model.decoder.state_dict().items()}
     trainer = build_trainer(model, processor, clips, clips.select(range(2)), config,
